@@ -1,0 +1,217 @@
+"""One experiment cell: the single description of a network that `sim` and `theory` share.
+
+A `Cell` names the architecture (block, activation), the initialization family along the layer
+index (iid, fgn, fbm, smooth, shared), the scaling exponent beta (alpha_L = L**-beta), the sizes
+(depth, width, input dimension, samples), the numerics (dtype, device) and the root seed.
+Everything is validated at construction: a bad value raises `ValueError` naming the field, the
+value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+BLOCKS = ("res1", "res3", "linear")
+ACTIVATIONS = ("relu", "tanh", "identity", "leaky_relu", "gelu")
+INITS = ("iid", "fgn", "fbm", "smooth", "shared")
+DISTS = ("gaussian", "uniform")
+DTYPES = ("float32", "float64")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Activations sigma with sigma(c x) = c sigma(x) for c > 0: the state can be renormalized freely.
+HOMOGENEOUS = ("relu", "identity", "leaky_relu")
+
+# Fields that do not change the weights, inputs or loss directions drawn (see `draw_identity`).
+NOT_IN_DRAW = ("beta", "dtype", "device", "samples")
+
+# Bumped whenever a change alters the numbers the engine produces for a given cell and seed,
+# so that stored results from an older engine are never mixed with new ones.
+ENGINE_VERSION = 1
+
+
+def _allowed(name: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise _allowed(name, value, f"expected an integer >= {minimum}")
+    if int(value) < minimum:
+        raise _allowed(name, value, f"expected an integer >= {minimum}")
+    return int(value)
+
+
+def _check_real(name: str, value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise _allowed(name, value, "expected a real number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _allowed(name, value, "expected a finite real number")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One simulated setting: h_{k+1} = h_k + alpha_L * V_{k+1} sigma(W_{k+1} h_k), alpha_L = L**-beta.
+
+    Fields:
+        block: 'res1' (V sigma(h)), 'res3' (V sigma(W h)) or 'linear' (V h).
+        activation: 'relu', 'tanh', 'identity', 'leaky_relu' (slope `negative_slope`), 'gelu'.
+        negative_slope: slope a in [0, 1] of leaky_relu for x < 0 (ignored otherwise).
+        init: dependence of the weights along the layer index: 'iid', 'fgn' (Hurst `hurst`),
+            'fbm' (Hurst `hurst`), 'smooth' (length-scale `lengthscale`), 'shared'.
+        dist: entry distribution for 'iid': 'gaussian' or 'uniform' (others are Gaussian).
+        hurst: H in (0, 1) for 'fgn' and 'fbm'; must be None otherwise.
+        lengthscale: l > 0 for 'smooth'; must be None otherwise.
+        beta: scaling exponent, beta >= 0.
+        depth: number of residual blocks L >= 1.
+        width: hidden width d >= 1.
+        input_dim: input dimension n_in; None means n_in = d and h_0 = x.
+        samples: independent networks (and input/loss pairs) drawn, >= 2.
+        dtype: 'float32' or 'float64' (arithmetic; the random source is shared, see sim.weights).
+        device: 'auto' (CUDA when present), 'cpu' or 'cuda'.
+        seed: root seed; the weights' seed is derived from it and the cell's identity without beta.
+    """
+
+    block: str = "res3"
+    activation: str = "relu"
+    init: str = "iid"
+    beta: float = 0.5
+    depth: int = 64
+    width: int = 32
+    samples: int = 64
+    hurst: float | None = None
+    lengthscale: float | None = None
+    dist: str = "gaussian"
+    negative_slope: float = 0.01
+    input_dim: int | None = None
+    dtype: str = "float32"
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if self.block not in BLOCKS:
+            raise _allowed("block", self.block, f"one of {', '.join(BLOCKS)}")
+        if self.activation not in ACTIVATIONS:
+            raise _allowed("activation", self.activation, f"one of {', '.join(ACTIVATIONS)}")
+        if self.init not in INITS:
+            raise _allowed("init", self.init, f"one of {', '.join(INITS)}")
+        if self.dist not in DISTS:
+            raise _allowed("dist", self.dist, f"one of {', '.join(DISTS)}")
+        if self.dist != "gaussian" and self.init != "iid":
+            raise _allowed("dist", self.dist, "'uniform' only with init='iid'")
+        if self.dtype not in DTYPES:
+            raise _allowed("dtype", self.dtype, f"one of {', '.join(DTYPES)}")
+        if self.device not in DEVICES:
+            raise _allowed("device", self.device, f"one of {', '.join(DEVICES)}")
+        beta = _check_real("beta", self.beta)
+        if beta < 0:
+            raise _allowed("beta", self.beta, "expected beta >= 0")
+        set_(self, "beta", beta)
+        set_(self, "depth", _check_int("depth", self.depth, 1))
+        set_(self, "width", _check_int("width", self.width, 1))
+        set_(self, "samples", _check_int("samples", self.samples, 2))
+        set_(self, "seed", _check_int("seed", self.seed, 0))
+        if self.input_dim is not None:
+            set_(self, "input_dim", _check_int("input_dim", self.input_dim, 1))
+        slope = _check_real("negative_slope", self.negative_slope)
+        if not 0.0 <= slope <= 1.0:
+            raise _allowed("negative_slope", self.negative_slope, "expected a value in [0, 1]")
+        set_(self, "negative_slope", slope)
+        if self.init in ("fgn", "fbm"):
+            if self.hurst is None:
+                raise _allowed("hurst", None, f"init={self.init!r} needs a Hurst index in (0, 1)")
+            h = _check_real("hurst", self.hurst)
+            if not 0.0 < h < 1.0:
+                raise _allowed("hurst", self.hurst, "expected a Hurst index in the open interval (0, 1)")
+            set_(self, "hurst", h)
+        elif self.hurst is not None:
+            raise _allowed("hurst", self.hurst, f"only with init 'fgn' or 'fbm', not {self.init!r}")
+        if self.init == "smooth":
+            if self.lengthscale is None:
+                raise _allowed("lengthscale", None, "init='smooth' needs a length-scale > 0")
+            ell = _check_real("lengthscale", self.lengthscale)
+            if ell <= 0:
+                raise _allowed("lengthscale", self.lengthscale, "expected a length-scale > 0")
+            set_(self, "lengthscale", ell)
+        elif self.lengthscale is not None:
+            raise _allowed("lengthscale", self.lengthscale, f"only with init 'smooth', not {self.init!r}")
+
+    # ----------------------------------------------------------------- derived values
+    @property
+    def alpha(self) -> float:
+        """The residual scaling alpha_L = L**-beta."""
+        return float(self.depth) ** (-self.beta)
+
+    @property
+    def n_in(self) -> int:
+        """Input dimension: `input_dim`, or the width when the input is fed directly."""
+        return self.width if self.input_dim is None else self.input_dim
+
+    @property
+    def homogeneous(self) -> bool:
+        """True when sigma is positively homogeneous (relu, leaky_relu, identity) or absent."""
+        return self.block == "linear" or self.activation in HOMOGENEOUS
+
+    @property
+    def regularity(self) -> float | None:
+        """The regularity parameter of the init family: H for fgn/fbm, l for smooth, else None."""
+        if self.init in ("fgn", "fbm"):
+            return self.hurst
+        if self.init == "smooth":
+            return self.lengthscale
+        return None
+
+    def replace(self, **changes: Any) -> Cell:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def identity(self) -> dict[str, Any]:
+        """Every field that defines the cell, as plain JSON-able values."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def draw_identity(self) -> dict[str, Any]:
+        """The fields that determine the random draws: everything but beta, dtype, device, samples.
+
+        Cells that differ only in beta share weights, inputs and loss directions (common random
+        numbers); samples are drawn per index, so more samples extend a smaller run.
+        """
+        ident = self.identity()
+        for name in NOT_IN_DRAW:
+            ident.pop(name)
+        if self.activation != "leaky_relu":
+            ident.pop("negative_slope")
+        return ident
+
+    def key(self) -> str:
+        """A stable hash of the cell's identity and the engine version (for result stores)."""
+        payload = json.dumps({**self.identity(), "engine": ENGINE_VERSION}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    def draw_seed(self) -> int:
+        """The 63-bit seed of this cell's random draws (independent of beta and of grid order)."""
+        payload = json.dumps(self.draw_identity(), sort_keys=True)
+        return int.from_bytes(hashlib.sha256(payload.encode()).digest()[:8], "little") >> 1
+
+    def label(self) -> str:
+        """A short human-readable description, e.g. 'res3 relu fgn(H=0.8) beta=0.5 L=256 d=32'."""
+        act = self.activation
+        if act == "leaky_relu":
+            act = f"leaky_relu({self.negative_slope:g})"
+        init = self.init
+        if self.init in ("fgn", "fbm"):
+            init = f"{self.init}(H={self.hurst:g})"
+        elif self.init == "smooth":
+            init = f"smooth(l={self.lengthscale:g})"
+        elif self.init == "iid" and self.dist == "uniform":
+            init = "iid(uniform)"
+        act = "" if self.block == "linear" else f" {act}"
+        return f"{self.block}{act} {init} beta={self.beta:g} L={self.depth} d={self.width}"
