@@ -1,0 +1,242 @@
+"""The Monte Carlo engine: forward and backward passes of many untrained ResNets at once.
+
+All samples of a chunk, and all beta values asked for, advance together: the state is a tensor
+(S, d, n_beta) and each layer is one batched matrix product per weight matrix. Python loops run
+over layers only (and over samples only where random draws are seeded per sample).
+
+The backward pass is a manual recursion p_k = p_{k+1} + alpha J_k^T p_{k+1}, not autograd:
+autograd would keep every intermediate state of every sample alive (O(L d) per sample per op,
+several ops per layer) and cannot renormalize, so an exploding network would overflow. The
+recursion stores only sigma'(.) per layer and is checked against autograd in the tests.
+
+No overflow, ever: states are renormalized to unit norm after each layer and their log-norms
+accumulated in float64 (exact for homogeneous sigma; for tanh and gelu the activation is evaluated
+at the true scale, see `sim.activations`). The deviation h_k - h_0 is carried alongside, scaled
+the same way, and accumulated from its increments rather than by subtraction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from sim import activations
+from sim.cell import Cell
+from sim.device import default_memory_budget, parse_memory, resolve_device, resolve_dtype
+from sim.weights import WeightSource, input_and_direction
+
+QUANTITIES = ("fwd", "diff", "bwd", "bwd_diff")
+
+
+@dataclass
+class SimResult:
+    """Per-sample natural logs of the four quantities of SPEC section 3 for one cell.
+
+    logs[q]: float64 array (samples,) for q in fwd, diff, bwd, bwd_diff.
+    trajectory (when asked): 'log_h' (samples, L+1) = log ||h_k|| / ||h_0||, k = 0..L, and
+    'log_p' (samples, L+1) = log ||p_k|| / ||p_L||.
+    """
+
+    cell: Cell
+    logs: dict[str, np.ndarray]
+    nonfinite: dict[str, int]
+    device: str
+    dtype: str
+    seconds: float
+    trajectory: dict[str, np.ndarray] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Chunk:
+    """Outputs of one chunk of samples: (S, n_beta) arrays, trajectories (S, L+1, n_beta)."""
+
+    logs: dict[str, torch.Tensor]
+    log_h: torch.Tensor | None
+    log_p: torch.Tensor | None
+
+
+def simulate(cell: Cell, *, max_memory: int | str | None = None,
+             trajectory: bool = False) -> SimResult:
+    """Simulate `cell.samples` independent networks of one cell, forward and backward."""
+    return simulate_betas(cell, [cell.beta], max_memory=max_memory, trajectory=trajectory)[0]
+
+
+def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str | None = None,
+                   trajectory: bool = False) -> list[SimResult]:
+    """Simulate the cell at several beta values on the same weight draws (common random numbers).
+
+    Returns one SimResult per beta, in order; each equals `simulate(cell.replace(beta=b))`.
+    The peak memory of weights, stored derivatives and scratch stays under `max_memory` bytes
+    (default: half of the memory available on the device); samples are processed in chunks.
+    """
+    cells = [cell.replace(beta=b) for b in betas]
+    if not cells:
+        raise ValueError("betas=[] is not allowed: give at least one beta")
+    device, dtype = resolve_device(cell.device), resolve_dtype(cell.dtype)
+    budget = parse_memory(max_memory) or default_memory_budget(device)
+    chunk = samples_per_chunk(cell, len(cells), budget, trajectory)
+    alphas = torch.tensor([c.alpha for c in cells], dtype=dtype, device=device)
+    start = time.perf_counter()
+    timings = {"weights": 0.0, "simulate": 0.0}
+    parts: list[_Chunk] = []
+    for lo in range(0, cell.samples, chunk):
+        ids = range(lo, min(cell.samples, lo + chunk))
+        t0 = time.perf_counter()
+        source = WeightSource(cell, ids, device, dtype)
+        h0, u = input_and_direction(cell, ids, device, dtype)
+        t1 = time.perf_counter()
+        parts.append(_run_chunk(cell, source, h0, u, alphas, trajectory))
+        timings["weights"] += t1 - t0
+        timings["simulate"] += time.perf_counter() - t1
+    seconds = time.perf_counter() - start
+    results = []
+    for j, c in enumerate(cells):
+        logs = {q: torch.cat([p.logs[q][:, j] for p in parts]).double().cpu().numpy()
+                for q in QUANTITIES}
+        traj = None
+        if trajectory:
+            traj = {name: torch.cat([getattr(p, name)[:, :, j] for p in parts]).cpu().numpy()
+                    for name in ("log_h", "log_p")}
+        results.append(SimResult(
+            cell=c, logs=logs, nonfinite={q: int((~np.isfinite(v)).sum()) for q, v in logs.items()},
+            device=str(device), dtype=cell.dtype, seconds=seconds / len(cells), trajectory=traj,
+            timings={k: v / len(cells) for k, v in timings.items()}))
+    return results
+
+
+def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool) -> int:
+    """Resident bytes per sample: weights, stored derivatives sigma'(.), states, trajectories."""
+    item = resolve_dtype(cell.dtype).itemsize
+    weights = WeightSource.bytes_per_sample(cell, item)
+    derivs = 0 if cell.block == "linear" else cell.depth * cell.width * n_beta * item
+    states = 8 * cell.width * n_beta * item
+    traj = 2 * (cell.depth + 1) * n_beta * 8 if trajectory else 0
+    return weights + derivs + states + traj + 3 * cell.depth * n_beta * 8
+
+
+def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = False) -> int:
+    """How many samples fit in `budget` bytes at once; ValueError if not even one does."""
+    item = resolve_dtype(cell.dtype).itemsize
+    per = bytes_per_sample(cell, n_beta, trajectory)
+    scratch = WeightSource.scratch_bytes(cell, item)
+    if per + scratch > budget:
+        raise ValueError(
+            f"max_memory={budget} bytes is not allowed for {cell.label()}: one sample needs "
+            f"about {per + scratch} bytes (give a larger --max-memory, or a smaller depth or width)")
+    return max(1, min(cell.samples, (budget - scratch) // per))
+
+
+def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tensor,
+               alphas: torch.Tensor, trajectory: bool) -> _Chunk:
+    """Forward then backward through all layers for one chunk of samples and all alphas."""
+    n, d, nb = h0.shape[0], cell.width, alphas.shape[0]
+    dtype, device = h0.dtype, h0.device
+    act, slope, block = cell.activation, cell.negative_slope, cell.block
+    needs_scale = not cell.homogeneous
+    alpha = alphas.view(1, 1, nb)
+
+    # ---------------------------------------------------------------- forward
+    h0_norm = torch.linalg.vector_norm(h0, dim=1)  # (S,)
+    x = (h0 / h0_norm[:, None]).unsqueeze(-1).expand(n, d, nb).contiguous()  # unit state
+    dev = torch.zeros_like(x)  # (h_k - h_0) / s_k
+    log_s = torch.zeros(n, nb, dtype=torch.float64, device=device)  # log ||h_k|| / ||h_0||
+    base = h0_norm.double().log()[:, None]  # log ||h_0||
+    derivs = None if block == "linear" else torch.empty(n, cell.depth, d, nb, dtype=dtype,
+                                                        device=device)
+    log_h = torch.zeros(n, cell.depth + 1, nb, dtype=torch.float64, device=device) if trajectory else None
+
+    for b in range(source.n_blocks):
+        v_blk, w_blk = source.block(b)
+        for j in range(v_blk.shape[1]):
+            k = source.starts[b] + j
+            scale = (base + log_s).exp().to(dtype).unsqueeze(1) if needs_scale else None
+            pre = torch.matmul(w_blk[:, j], x) if block == "res3" else x
+            if block == "linear":
+                z = x
+            else:
+                z = activations.scaled(act, pre, scale, slope)
+                derivs[:, k] = activations.derivative(act, pre, scale, slope)
+            step = alpha * torch.matmul(v_blk[:, j], z)
+            x = x + step
+            dev = dev + step
+            norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)  # (S, 1, nb)
+            x = x / norm
+            dev = dev / norm
+            log_s = log_s + norm.squeeze(1).double().log()
+            if log_h is not None:
+                log_h[:, k + 1] = log_s
+
+    fwd = log_s
+    diff = log_s + torch.linalg.vector_norm(dev, dim=1).double().log()
+
+    # ---------------------------------------------------------------- backward
+    p = (u / torch.linalg.vector_norm(u, dim=1, keepdim=True)).unsqueeze(-1).expand(n, d, nb).contiguous()
+    pdev = torch.zeros_like(p)
+    log_q = torch.zeros(n, nb, dtype=torch.float64, device=device)
+    log_p = torch.zeros(n, cell.depth + 1, nb, dtype=torch.float64, device=device) if trajectory else None
+    for b in reversed(range(source.n_blocks)):
+        v_blk, w_blk = source.block(b)
+        for j in reversed(range(v_blk.shape[1])):
+            k = source.starts[b] + j
+            g = torch.matmul(v_blk[:, j].transpose(-1, -2), p)
+            if block != "linear":
+                g = g * derivs[:, k]
+            if block == "res3":
+                g = torch.matmul(w_blk[:, j].transpose(-1, -2), g)
+            step = alpha * g
+            p = p + step
+            pdev = pdev + step
+            norm = torch.linalg.vector_norm(p, dim=1, keepdim=True)
+            p = p / norm
+            pdev = pdev / norm
+            log_q = log_q + norm.squeeze(1).double().log()
+            if log_p is not None:
+                log_p[:, k] = log_q
+
+    bwd = log_q
+    bwd_diff = log_q + torch.linalg.vector_norm(pdev, dim=1).double().log()
+    logs = {"fwd": fwd, "diff": diff, "bwd": bwd, "bwd_diff": bwd_diff}
+    return _Chunk(logs=logs, log_h=log_h, log_p=log_p)
+
+
+def reference_forward_backward(cell: Cell, v: torch.Tensor, w: torch.Tensor | None,
+                               h0: torch.Tensor, u: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Plain autograd implementation (no renormalization) for checking the engine.
+
+    v, w: (S, L, d, d); h0, u: (S, d). Returns (S,) natural logs of the four quantities.
+    Overflows for exploding cells: use it on small, non-exploding cells only.
+    """
+    h0 = h0.clone().requires_grad_(True)
+    h = h0
+    alpha = cell.alpha
+    for k in range(cell.depth):
+        if cell.block == "res3":
+            z = activations.plain(cell.activation, (w[:, k] @ h.unsqueeze(-1)).squeeze(-1),
+                                  cell.negative_slope)
+        elif cell.block == "res1":
+            z = activations.plain(cell.activation, h, cell.negative_slope)
+        else:
+            z = h
+        h = h + alpha * (v[:, k] @ z.unsqueeze(-1)).squeeze(-1)
+    loss = (h * u).sum()
+    (grad,) = torch.autograd.grad(loss, h0)
+    n0 = torch.linalg.vector_norm(h0, dim=1)
+    nu = torch.linalg.vector_norm(u, dim=1)
+    with torch.no_grad():
+        return {
+            "fwd": (torch.linalg.vector_norm(h, dim=1) / n0).log(),
+            "diff": (torch.linalg.vector_norm(h - h0, dim=1) / n0).log(),
+            "bwd": (torch.linalg.vector_norm(grad, dim=1) / nu).log(),
+            "bwd_diff": (torch.linalg.vector_norm(grad - u, dim=1) / nu).log(),
+        }
+
+
+def chunk_count(cell: Cell, n_beta: int, budget: int) -> int:
+    """Number of sample chunks a cell is split into under `budget` bytes."""
+    return math.ceil(cell.samples / samples_per_chunk(cell, n_beta, budget))

@@ -1,0 +1,278 @@
+"""Weight generators, exact in law, batched over samples and matrix entries.
+
+Every entry of V_k (and W_k for `res3`) is a zero-mean Gaussian (or uniform, iid only) process
+along the layer index k = 0..L-1, independent across the d x d positions, with per-layer variance
+1/d (SPEC section 2):
+
+- `iid`: independent layers; N(0, 1/d) or U[-sqrt(3/d), sqrt(3/d)].
+- `fgn`: fractional Gaussian noise of Hurst index H, by circulant embedding (Davies-Harte); if the
+  embedding had a negative eigenvalue, an exact spectral square root of the Toeplitz covariance.
+- `fbm`: B_H(t_k), t_k = (k + 1) / L, as L**-H times the cumulative sum of unit fGn.
+- `smooth`: stationary Gaussian process in t = k / L with kernel exp(-(t - s)**2 / (2 l**2)),
+  by a spectral square root of its covariance (eigenvalues below 1e-13 of the largest dropped).
+- `shared`: one draw used at every layer.
+
+Randomness: sample i of a cell draws from its own `torch.Generator`, seeded from the cell's
+`draw_seed()`, the index i and a stream tag. So a sample's numbers do not depend on which chunk it
+is simulated in, on beta, or on how many samples the cell has. The standard normals are always
+drawn in float32 and then cast, so that float32 and float64 runs see the same draws and differ
+only in arithmetic. Numbers are reproducible on a given device type (CPU and CUDA streams differ).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from sim.cell import Cell
+
+# Entries per sample in one iid layer block: the block length depends on the width only, so the
+# draws (seeded per block) never depend on the memory budget.
+_IID_BLOCK_ENTRIES = 2**20
+# Relative size below which a negative circulant eigenvalue is rounding error, not a failure.
+_EMBED_TOL = 1e-10
+# Eigenvalues of a covariance below this fraction of the largest are dropped by the spectral root.
+_SPECTRAL_CUTOFF = 1e-13
+
+
+def substream_seed(seed: int, *parts: object) -> int:
+    """A 63-bit seed derived from a root seed and labels (stable across runs and platforms)."""
+    text = ":".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
+
+def make_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A torch.Generator on `device` seeded with `seed`."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return gen
+
+
+# ------------------------------------------------------------------------ covariances
+def fgn_autocovariance(hurst: float, lags: np.ndarray) -> np.ndarray:
+    """gamma_H(n) = (|n+1|^2H - 2|n|^2H + |n-1|^2H) / 2 for unit-variance fGn."""
+    n = np.abs(np.asarray(lags, dtype=np.float64))
+    two_h = 2.0 * hurst
+    return 0.5 * (np.abs(n + 1) ** two_h - 2 * n**two_h + np.abs(n - 1) ** two_h)
+
+
+def smooth_covariance(lengthscale: float, length: int) -> np.ndarray:
+    """(L, L) covariance exp(-(t_j - t_k)^2 / (2 l^2)) on t_k = k / L."""
+    t = np.arange(length, dtype=np.float64) / length
+    return np.exp(-((t[:, None] - t[None, :]) ** 2) / (2.0 * lengthscale**2))
+
+
+def fbm_covariance(hurst: float, length: int) -> np.ndarray:
+    """(L, L) covariance of B_H(t_k), t_k = (k + 1) / L."""
+    t = np.arange(1, length + 1, dtype=np.float64) / length
+    two_h = 2.0 * hurst
+    return 0.5 * (t[:, None] ** two_h + t[None, :] ** two_h - np.abs(t[:, None] - t[None, :]) ** two_h)
+
+
+@lru_cache(maxsize=64)
+def circulant_eigenvalues(hurst: float, length: int) -> np.ndarray | None:
+    """Eigenvalues of the Davies-Harte embedding of fGn of length L (size 2L), or None.
+
+    The embedding's first row is (g0, g1, ..., g_{L-1}, g_L, g_{L-1}, ..., g1). None means an
+    eigenvalue is genuinely negative, and the caller must use the exact spectral root instead.
+    """
+    lags = np.concatenate([np.arange(0, length + 1), np.arange(length - 1, 0, -1)])
+    row = fgn_autocovariance(hurst, lags)
+    eig = np.fft.fft(row).real
+    if eig.min() < -_EMBED_TOL * eig.max():
+        return None
+    return np.clip(eig, 0.0, None)
+
+
+@lru_cache(maxsize=16)
+def _spectral_root_cached(kind: str, param: float, length: int) -> np.ndarray:
+    if kind == "fgn":
+        cov = fgn_autocovariance(param, np.arange(length)[:, None] - np.arange(length)[None, :])
+    elif kind == "smooth":
+        cov = smooth_covariance(param, length)
+    else:
+        raise ValueError(f"kind={kind!r} is not allowed: 'fgn' or 'smooth'")
+    return spectral_root(cov)
+
+
+def spectral_root(cov: np.ndarray) -> np.ndarray:
+    """F (L, r) with F F^T = cov up to the dropped eigenvalues (< 1e-13 of the largest)."""
+    eig, vec = np.linalg.eigh(cov)
+    keep = eig > _SPECTRAL_CUTOFF * eig.max()
+    return vec[:, keep] * np.sqrt(eig[keep])[None, :]
+
+
+# ----------------------------------------------------------------------- the source
+class WeightSource:
+    """The weights of a chunk of samples of one cell, served by blocks of consecutive layers.
+
+    `block(b)` returns (V, W) of shape (S, B_b, d, d) for layers [starts[b], starts[b+1]); W is
+    None for the blocks 'res1' and 'linear'. Processes with memory (fgn, fbm, smooth) are
+    generated whole at construction: O(L d^2) per sample. iid weights are drawn block by block,
+    so they need only O(B d^2); `shared` needs O(d^2).
+    """
+
+    def __init__(self, cell: Cell, sample_ids: range, device: torch.device, dtype: torch.dtype):
+        self.cell = cell
+        self.sample_ids = sample_ids
+        self.device = device
+        self.dtype = dtype
+        d, depth = cell.width, cell.depth
+        self.matrices = 2 if cell.block == "res3" else 1
+        self.entries = self.matrices * d * d
+        self._seed = cell.draw_seed()
+        if cell.init == "iid":
+            size = max(1, _IID_BLOCK_ENTRIES // self.entries)
+        else:
+            size = depth
+        self.starts = list(range(0, depth, size)) + [depth]
+        self._cache: tuple[int, tuple[torch.Tensor, torch.Tensor | None]] | None = None
+        self._paths: torch.Tensor | None = None
+        if cell.init in ("fgn", "fbm", "smooth", "shared"):
+            self._paths = self._generate_paths()
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.starts) - 1
+
+    @staticmethod
+    def bytes_per_sample(cell: Cell, itemsize: int) -> int:
+        """Bytes of weights held per sample (the resident part, not generation scratch)."""
+        entries = (2 if cell.block == "res3" else 1) * cell.width**2
+        if cell.init == "iid":
+            layers = min(cell.depth, max(1, _IID_BLOCK_ENTRIES // entries))
+        elif cell.init == "shared":
+            layers = 1
+        else:
+            layers = cell.depth
+        return entries * layers * itemsize
+
+    @staticmethod
+    def scratch_bytes(cell: Cell, itemsize: int) -> int:
+        """Peak extra bytes while generating one sample's paths (float32 draws, FFT buffers)."""
+        entries = (2 if cell.block == "res3" else 1) * cell.width**2
+        depth = cell.depth
+        if cell.init in ("fgn", "fbm"):
+            # float32 draws (2 x entries/2 x 2L) + complex input and output (2L each, 2 itemsize).
+            return entries * depth * (2 * 4 + 4 * 2 * itemsize) + entries * depth * itemsize
+        if cell.init == "smooth":
+            return entries * depth * (4 + 2 * itemsize)
+        return entries * 4 * 2
+
+    def _rng(self, local: int, tag: str) -> torch.Generator:
+        return make_generator(substream_seed(self._seed, self.sample_ids[local], tag), self.device)
+
+    def _normals(self, gen: torch.Generator, *shape: int) -> torch.Tensor:
+        draw = torch.randn(*shape, generator=gen, device=self.device, dtype=torch.float32)
+        return draw.to(self.dtype)
+
+    def _generate_paths(self) -> torch.Tensor:
+        """(S, L_stored, entries) unit-variance paths, L_stored = 1 for 'shared'."""
+        cell, n = self.cell, len(self.sample_ids)
+        stored = 1 if cell.init == "shared" else cell.depth
+        out = torch.empty(n, stored, self.entries, device=self.device, dtype=self.dtype)
+        for local in range(n):
+            gen = self._rng(local, "paths")
+            out[local] = self._one_sample_paths(gen)
+        return out
+
+    def _one_sample_paths(self, gen: torch.Generator) -> torch.Tensor:
+        """(L_stored, entries) paths of one sample."""
+        cell, depth, entries = self.cell, self.cell.depth, self.entries
+        if cell.init == "shared":
+            return self._normals(gen, 1, entries)
+        if cell.init == "smooth":
+            root = torch.as_tensor(_spectral_root_cached("smooth", cell.lengthscale, depth),
+                                   device=self.device, dtype=self.dtype)
+            return root @ self._normals(gen, root.shape[1], entries)
+        unit = self._fgn(gen, entries)  # fgn and fbm both start from unit-variance fGn
+        if cell.init == "fbm":
+            unit = torch.cumsum(unit, dim=0) * float(depth) ** (-cell.hurst)
+        return unit
+
+    def _fgn(self, gen: torch.Generator, count: int) -> torch.Tensor:
+        """(L, count) independent unit-variance fGn paths of Hurst index H."""
+        depth, hurst = self.cell.depth, self.cell.hurst
+        eig = circulant_eigenvalues(hurst, depth)
+        if eig is None:
+            root = torch.as_tensor(_spectral_root_cached("fgn", hurst, depth),
+                                   device=self.device, dtype=self.dtype)
+            return root @ self._normals(gen, root.shape[1], count)
+        size = 2 * depth
+        pairs = (count + 1) // 2
+        draws = self._normals(gen, 2, pairs, size)
+        cdtype = torch.complex64 if self.dtype == torch.float32 else torch.complex128
+        scale = torch.as_tensor(np.sqrt(eig / size), device=self.device, dtype=self.dtype)
+        spectrum = torch.complex(draws[0], draws[1]).to(cdtype) * scale
+        del draws
+        # Real and imaginary parts of one FFT are two independent paths with the target law.
+        field = torch.fft.fft(spectrum, dim=-1)[:, :depth]
+        paths = torch.cat([field.real, field.imag], dim=0)[:count]
+        return paths.transpose(0, 1).contiguous()
+
+    def _iid_block(self, b: int) -> torch.Tensor:
+        """(S, B_b, entries) iid unit-variance entries of layer block b."""
+        lo, hi = self.starts[b], self.starts[b + 1]
+        out = torch.empty(len(self.sample_ids), hi - lo, self.entries, device=self.device,
+                          dtype=self.dtype)
+        for local in range(len(self.sample_ids)):
+            gen = self._rng(local, f"iid-block-{b}")
+            if self.cell.dist == "uniform":
+                u = torch.rand(hi - lo, self.entries, generator=gen, device=self.device,
+                               dtype=torch.float32).to(self.dtype)
+                out[local] = (2.0 * u - 1.0) * math.sqrt(3.0)
+            else:
+                out[local] = self._normals(gen, hi - lo, self.entries)
+        return out
+
+    def block(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(V, W) for layer block b: each (S, B_b, d, d), entries of variance 1/d at layer k
+        (t_k**(2H)/d for fbm); W is None unless the block is 'res3'."""
+        if self._cache is not None and self._cache[0] == b:
+            return self._cache[1]
+        lo, hi = self.starts[b], self.starts[b + 1]
+        if self._paths is None:
+            unit = self._iid_block(b)
+        elif self.cell.init == "shared":
+            unit = self._paths.expand(-1, hi - lo, -1)
+        else:
+            unit = self._paths[:, lo:hi]
+        d = self.cell.width
+        scaled = unit * (1.0 / math.sqrt(d))
+        s, n = scaled.shape[0], scaled.shape[1]
+        v = scaled[..., : d * d].reshape(s, n, d, d)
+        w = scaled[..., d * d :].reshape(s, n, d, d) if self.matrices == 2 else None
+        self._cache = (b, (v, w))
+        return v, w
+
+    def layers(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """All layers at once, (S, L, d, d) each: for tests and small cells only."""
+        vs, ws = zip(*(self.block(b) for b in range(self.n_blocks)), strict=True)
+        return torch.cat(vs, 1), (torch.cat(ws, 1) if ws[0] is not None else None)
+
+
+def input_and_direction(cell: Cell, sample_ids: range, device: torch.device,
+                        dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """h_0 (S, d) and the loss direction u (S, d), unit norm, for the given samples.
+
+    x is a uniformly random unit vector in R^{n_in}; h_0 = x when no input dimension is set,
+    else h_0 = A x with A of N(0, 1/n_in) entries. u is uniformly random on the unit sphere.
+    """
+    seed, d, n_in = cell.draw_seed(), cell.width, cell.n_in
+    h0 = torch.empty(len(sample_ids), d, device=device, dtype=dtype)
+    u = torch.empty_like(h0)
+    for local, i in enumerate(sample_ids):
+        gen = make_generator(substream_seed(seed, i, "io"), device)
+        x = torch.randn(n_in, generator=gen, device=device, dtype=torch.float32).to(dtype)
+        x = x / torch.linalg.vector_norm(x)
+        if cell.input_dim is not None:
+            a = torch.randn(d, n_in, generator=gen, device=device, dtype=torch.float32).to(dtype)
+            x = (a / math.sqrt(n_in)) @ x
+        direction = torch.randn(d, generator=gen, device=device, dtype=torch.float32).to(dtype)
+        h0[local] = x
+        u[local] = direction / torch.linalg.vector_norm(direction)
+    return h0, u
