@@ -31,6 +31,9 @@ from sim.device import default_memory_budget, parse_memory, resolve_device, reso
 from sim.weights import WeightSource, input_and_direction
 
 QUANTITIES = ("fwd", "diff", "bwd", "bwd_diff")
+# beta values are simulated in blocks of this many columns (padded): BLAS results for one column
+# then do not depend on how many betas or samples share the call (verified in the tests).
+BETA_BLOCK = 8
 
 
 @dataclass
@@ -114,10 +117,11 @@ def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool) -> int:
     """Resident bytes per sample: weights, stored derivatives sigma'(.), states, trajectories."""
     item = resolve_dtype(cell.dtype).itemsize
     weights = WeightSource.bytes_per_sample(cell, item)
-    derivs = 0 if cell.block == "linear" else cell.depth * cell.width * n_beta * item
-    states = 8 * cell.width * n_beta * item
-    traj = 2 * (cell.depth + 1) * n_beta * 8 if trajectory else 0
-    return weights + derivs + states + traj + 3 * cell.depth * n_beta * 8
+    columns = math.ceil(n_beta / BETA_BLOCK) * BETA_BLOCK
+    derivs = 0 if cell.block == "linear" else cell.depth * cell.width * columns * item
+    states = 8 * cell.width * columns * item
+    traj = 2 * (cell.depth + 1) * columns * 8 if trajectory else 0
+    return weights + derivs + states + traj
 
 
 def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = False) -> int:
@@ -132,77 +136,115 @@ def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = F
     return max(1, min(cell.samples, (budget - scratch) // per))
 
 
+def _beta_blocks(alphas: torch.Tensor) -> torch.Tensor:
+    """(n_blocks, 1, 1, BETA_BLOCK) alphas, the last block padded by repeating its last value."""
+    nb = alphas.shape[0]
+    padded = math.ceil(nb / BETA_BLOCK) * BETA_BLOCK
+    full = torch.cat([alphas, alphas[-1:].expand(padded - nb)])
+    return full.view(-1, 1, 1, BETA_BLOCK)
+
+
+def _matmul_blocks(m: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """out[g] = m @ x[g] for each beta block g; m (S, d, d), x and out (G, S, d, BETA_BLOCK)."""
+    for g in range(x.shape[0]):
+        torch.matmul(m, x[g], out=out[g])
+    return out
+
+
+def _renormalize(x: torch.Tensor, dev: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+    """Divide x and dev by ||x|| (over the width axis, in place); returns the updated log-scale."""
+    norm = torch.linalg.vector_norm(x, dim=2, keepdim=True)  # (G, S, 1, B)
+    x.div_(norm)
+    dev.div_(norm)
+    return log_s + norm.squeeze(2).double().log()
+
+
 def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tensor,
                alphas: torch.Tensor, trajectory: bool) -> _Chunk:
-    """Forward then backward through all layers for one chunk of samples and all alphas."""
+    """Forward then backward through all layers for one chunk of samples and all alphas.
+
+    States are (G, S, d, BETA_BLOCK): beta values in fixed blocks of BETA_BLOCK columns, one
+    matrix product per block, so that every number depends only on its own sample and beta.
+    """
     n, d, nb = h0.shape[0], cell.width, alphas.shape[0]
     dtype, device = h0.dtype, h0.device
     act, slope, block = cell.activation, cell.negative_slope, cell.block
     needs_scale = not cell.homogeneous
-    alpha = alphas.view(1, 1, nb)
+    alpha = _beta_blocks(alphas)
+    shape = (alpha.shape[0], n, d, BETA_BLOCK)
 
     # ---------------------------------------------------------------- forward
     h0_norm = torch.linalg.vector_norm(h0, dim=1)  # (S,)
-    x = (h0 / h0_norm[:, None]).unsqueeze(-1).expand(n, d, nb).contiguous()  # unit state
-    dev = torch.zeros_like(x)  # (h_k - h_0) / s_k
-    log_s = torch.zeros(n, nb, dtype=torch.float64, device=device)  # log ||h_k|| / ||h_0||
-    base = h0_norm.double().log()[:, None]  # log ||h_0||
-    derivs = None if block == "linear" else torch.empty(n, cell.depth, d, nb, dtype=dtype,
-                                                        device=device)
-    log_h = torch.zeros(n, cell.depth + 1, nb, dtype=torch.float64, device=device) if trajectory else None
+    x = (h0 / h0_norm[:, None]).view(1, n, d, 1).expand(shape).contiguous()  # unit state
+    dev = torch.zeros(shape, dtype=dtype, device=device)  # (h_k - h_0) / ||h_k||
+    buf = torch.empty(shape, dtype=dtype, device=device)
+    pre_buf = torch.empty(shape, dtype=dtype, device=device) if block == "res3" else None
+    log_s = torch.zeros(shape[0], n, BETA_BLOCK, dtype=torch.float64, device=device)
+    base = h0_norm.double().log().view(1, n, 1)  # log ||h_0||
+    derivs = None
+    if block != "linear":
+        derivs = torch.empty((cell.depth, *shape), dtype=dtype, device=device)
+    log_h = None
+    if trajectory:
+        log_h = torch.zeros((cell.depth + 1, *log_s.shape), dtype=torch.float64, device=device)
 
     for b in range(source.n_blocks):
         v_blk, w_blk = source.block(b)
         for j in range(v_blk.shape[1]):
             k = source.starts[b] + j
-            scale = (base + log_s).exp().to(dtype).unsqueeze(1) if needs_scale else None
-            pre = torch.matmul(w_blk[:, j], x) if block == "res3" else x
+            scale = (base + log_s).exp().to(dtype).unsqueeze(2) if needs_scale else None
+            pre = _matmul_blocks(w_blk[:, j], x, pre_buf) if block == "res3" else x
             if block == "linear":
                 z = x
             else:
                 z = activations.scaled(act, pre, scale, slope)
-                derivs[:, k] = activations.derivative(act, pre, scale, slope)
-            step = alpha * torch.matmul(v_blk[:, j], z)
-            x = x + step
-            dev = dev + step
-            norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)  # (S, 1, nb)
-            x = x / norm
-            dev = dev / norm
-            log_s = log_s + norm.squeeze(1).double().log()
+                derivs[k] = activations.derivative(act, pre, scale, slope)
+            step = _matmul_blocks(v_blk[:, j], z, buf).mul_(alpha)
+            x.add_(step)
+            dev.add_(step)
+            log_s = _renormalize(x, dev, log_s)
             if log_h is not None:
-                log_h[:, k + 1] = log_s
+                log_h[k + 1] = log_s
 
     fwd = log_s
-    diff = log_s + torch.linalg.vector_norm(dev, dim=1).double().log()
+    diff = log_s + torch.linalg.vector_norm(dev, dim=2).double().log()
 
     # ---------------------------------------------------------------- backward
-    p = (u / torch.linalg.vector_norm(u, dim=1, keepdim=True)).unsqueeze(-1).expand(n, d, nb).contiguous()
+    unit_u = u / torch.linalg.vector_norm(u, dim=1, keepdim=True)
+    p = unit_u.view(1, n, d, 1).expand(shape).contiguous()
     pdev = torch.zeros_like(p)
-    log_q = torch.zeros(n, nb, dtype=torch.float64, device=device)
-    log_p = torch.zeros(n, cell.depth + 1, nb, dtype=torch.float64, device=device) if trajectory else None
+    gbuf = torch.empty_like(p)
+    log_q = torch.zeros_like(log_s)
+    log_p = torch.zeros_like(log_h) if trajectory else None
     for b in reversed(range(source.n_blocks)):
         v_blk, w_blk = source.block(b)
         for j in reversed(range(v_blk.shape[1])):
             k = source.starts[b] + j
-            g = torch.matmul(v_blk[:, j].transpose(-1, -2), p)
+            g = _matmul_blocks(v_blk[:, j].transpose(-1, -2), p, buf)
             if block != "linear":
-                g = g * derivs[:, k]
+                g.mul_(derivs[k])
             if block == "res3":
-                g = torch.matmul(w_blk[:, j].transpose(-1, -2), g)
-            step = alpha * g
-            p = p + step
-            pdev = pdev + step
-            norm = torch.linalg.vector_norm(p, dim=1, keepdim=True)
-            p = p / norm
-            pdev = pdev / norm
-            log_q = log_q + norm.squeeze(1).double().log()
+                g = _matmul_blocks(w_blk[:, j].transpose(-1, -2), g, gbuf)
+            g.mul_(alpha)
+            p.add_(g)
+            pdev.add_(g)
+            log_q = _renormalize(p, pdev, log_q)
             if log_p is not None:
-                log_p[:, k] = log_q
+                log_p[k] = log_q
 
     bwd = log_q
-    bwd_diff = log_q + torch.linalg.vector_norm(pdev, dim=1).double().log()
-    logs = {"fwd": fwd, "diff": diff, "bwd": bwd, "bwd_diff": bwd_diff}
-    return _Chunk(logs=logs, log_h=log_h, log_p=log_p)
+    bwd_diff = log_q + torch.linalg.vector_norm(pdev, dim=2).double().log()
+
+    def columns(t: torch.Tensor) -> torch.Tensor:
+        """(..., G, S, B) -> (..., S, n_beta)"""
+        t = t.movedim(-3, -2)
+        return t.reshape(*t.shape[:-2], -1)[..., :nb]
+
+    logs = {"fwd": columns(fwd), "diff": columns(diff), "bwd": columns(bwd),
+            "bwd_diff": columns(bwd_diff)}
+    return _Chunk(logs=logs,
+                  log_h=None if log_h is None else columns(log_h).movedim(0, 1),
+                  log_p=None if log_p is None else columns(log_p).movedim(0, 1))
 
 
 def reference_forward_backward(cell: Cell, v: torch.Tensor, w: torch.Tensor | None,
