@@ -49,7 +49,8 @@ def test_fgn_autocovariance_matches_gamma_h(hurst: float) -> None:
     cell = Cell(block="res1", init="fgn", hurst=hurst, depth=64, width=32, samples=2, seed=3)
     paths = unit_paths(cell, samples=4)
     for lag in LAGS:
-        est, se = lag_products(paths, lag).mean(), lag_products(paths, lag).std(ddof=1) / math.sqrt(len(paths))
+        prods = lag_products(paths, lag)
+        est, se = prods.mean(), prods.std(ddof=1) / math.sqrt(len(prods))
         expected = float(fgn_autocovariance(hurst, np.array([lag]))[0])
         assert_z(est, se, expected, level=1e-4, tests=len(LAGS), what=f"fGn H={hurst} lag {lag}")
 
