@@ -247,6 +247,32 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
                   log_p=None if log_p is None else columns(log_p).movedim(0, 1))
 
 
+class FixedWeights:
+    """Explicit weights served like a WeightSource: V, W of shape (S, L, d, d), W None unless res3."""
+
+    def __init__(self, v: torch.Tensor, w: torch.Tensor | None):
+        self.starts = [0, v.shape[1]]
+        self.n_blocks = 1
+        self._weights = (v, w)
+
+    def block(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self._weights
+
+
+def measure_weights(cell: Cell, v: torch.Tensor, w: torch.Tensor | None,
+                    sample_ids: range | None = None) -> dict[str, np.ndarray]:
+    """The four quantities for explicit weights (for instance trained ones), on the same inputs and
+    loss directions as `simulate(cell)` draws for these samples. v, w: (S, L, d, d).
+
+    Returns q -> float64 array (S,) of natural logs.
+    """
+    ids = range(v.shape[0]) if sample_ids is None else sample_ids
+    h0, u = input_and_direction(cell, ids, v.device, v.dtype)
+    alphas = torch.tensor([cell.alpha], dtype=v.dtype, device=v.device)
+    chunk = _run_chunk(cell, FixedWeights(v, w), h0, u, alphas, trajectory=False)
+    return {q: chunk.logs[q][:, 0].double().cpu().numpy() for q in QUANTITIES}
+
+
 def reference_forward_backward(cell: Cell, v: torch.Tensor, w: torch.Tensor | None,
                                h0: torch.Tensor, u: torch.Tensor) -> dict[str, torch.Tensor]:
     """Plain autograd implementation (no renormalization) for checking the engine.
