@@ -254,7 +254,10 @@ def _weight_metrics(nets: _Networks, v0: torch.Tensor, w0: torch.Tensor | None,
     change = sum(((t - i) ** 2).flatten(1).sum(1) for t, i in zip(trained, initial, strict=True))
     size = sum((i**2).flatten(1).sum(1) for i in initial)
     layer_norms = torch.linalg.matrix_norm(v)  # (S, L) Frobenius
-    increments = torch.linalg.matrix_norm(v[:, 1:] - v[:, :-1]) if v.shape[1] > 1 else torch.zeros_like(v[:, :1, 0, 0])
+    if v.shape[1] > 1:
+        increments = torch.linalg.matrix_norm(v[:, 1:] - v[:, :-1])
+    else:  # a single layer has no increments
+        increments = torch.zeros_like(v[:, :1, 0, 0])
     out = {
         "weight_change": (change / size).sqrt(),
         "v_max_norm": layer_norms.amax(1),
