@@ -1,0 +1,232 @@
+"""`python -m sim.bench`: the engine's speed and memory against the hardware and a naive baseline.
+
+Measures, in one run, on one device and dtype:
+1. the matmul peak: batched products at the engine's own shapes (S x (d x d) @ (d x 8)) and one
+   large square product;
+2. the engine's achieved FLOP rate on standard cells (d in 40, 128, 512; L = 1000; fgn and iid;
+   forward and backward; 2 d^2 flops per matrix-vector product) and its fraction of the peak at
+   its own shape; the split between weight generation and simulation;
+3. a naive baseline: a per-sample torch.nn.Module ResNet, looped over samples, with autograd for
+   the backward pass, as one would write it without this tool; the speed ratio;
+4. the wall time of the `marion-fig7` grid (res3 relu fgn, d = 40, L = 1000, 51 H x 70 beta, 50
+   samples): run whole with --full, otherwise measured on a few H values and extrapolated
+   (the output says which);
+5. peak memory: resident set size of the process, and GPU memory on CUDA.
+Writes a table to stdout and everything to bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sim.cell import Cell
+from sim.device import resolve_device, resolve_dtype
+from sim.engine import BETA_BLOCK, simulate_betas
+
+FIG7_H = np.linspace(0.05, 0.97, 51)
+FIG7_BETA = np.linspace(0.0, 1.3, 70)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timeit(fn, device: torch.device, repeat: int) -> float:
+    """Best-of-`repeat` wall time of fn() in seconds (after one warm-up call)."""
+    fn()
+    _sync(device)
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: int,
+                square: int, repeat: int = 5) -> dict[str, float]:
+    """GFLOP/s of the engine's batched shape and of a large square product."""
+    a = torch.randn(samples, width, width, device=device, dtype=dtype)
+    x = torch.randn(samples, width, BETA_BLOCK, device=device, dtype=dtype)
+    out = torch.empty_like(x)
+    calls = 50
+
+    def batched() -> None:
+        for _ in range(calls):
+            torch.matmul(a, x, out=out)
+
+    t = _timeit(batched, device, repeat)
+    batched_rate = calls * 2 * samples * width * width * BETA_BLOCK / t / 1e9
+    m = torch.randn(square, square, device=device, dtype=dtype)
+    t_sq = _timeit(lambda: m @ m, device, repeat)
+    return {"batched_gflops": batched_rate, "square_gflops": 2 * square**3 / t_sq / 1e9,
+            "square_size": square}
+
+
+def engine_rate(cell: Cell, betas: list[float], device: torch.device) -> dict[str, float]:
+    """Achieved GFLOP/s of simulate_betas on one cell (4 matvecs per layer for res3)."""
+    _sync(device)
+    t0 = time.perf_counter()
+    res = simulate_betas(cell, betas)
+    _sync(device)
+    wall = time.perf_counter() - t0
+    sim_time = sum(r.timings["simulate"] for r in res)
+    gen_time = sum(r.timings["weights"] for r in res)
+    columns = math.ceil(len(betas) / BETA_BLOCK) * BETA_BLOCK
+    matvecs = (4 if cell.block == "res3" else 2) * cell.depth * cell.samples * columns
+    useful = (4 if cell.block == "res3" else 2) * cell.depth * cell.samples * len(betas)
+    flops = 2 * cell.width**2 * matvecs
+    return {"wall_s": wall, "generate_s": gen_time, "simulate_s": sim_time,
+            "gflops": flops / sim_time / 1e9, "useful_gflops": 2 * cell.width**2 * useful / wall / 1e9}
+
+
+class NaiveResNet(torch.nn.Module):
+    """The baseline: one network, nn.Linear layers, a Python loop over layers."""
+
+    def __init__(self, width: int, depth: int, beta: float):
+        super().__init__()
+        self.alpha = depth ** (-beta)
+        self.w = torch.nn.ModuleList(torch.nn.Linear(width, width, bias=False) for _ in range(depth))
+        self.v = torch.nn.ModuleList(torch.nn.Linear(width, width, bias=False) for _ in range(depth))
+        with torch.no_grad():
+            for layer in (*self.w, *self.v):
+                layer.weight.normal_(0.0, width**-0.5)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        for w, v in zip(self.w, self.v, strict=True):
+            h = h + self.alpha * v(torch.relu(w(h)))
+        return h
+
+
+def naive_seconds_per_sample(width: int, depth: int, device: torch.device, dtype: torch.dtype,
+                             samples: int) -> float:
+    """Seconds per sample of the naive loop (network built, forward, backward)."""
+    t0 = time.perf_counter()
+    for _ in range(samples):
+        net = NaiveResNet(width, depth, 0.5).to(device=device, dtype=dtype)
+        h0 = torch.randn(width, device=device, dtype=dtype, requires_grad=True)
+        u = torch.randn(width, device=device, dtype=dtype)
+        (net(h0) @ u).backward()
+        _ = h0.grad.norm().item()
+    _sync(device)
+    return (time.perf_counter() - t0) / samples
+
+
+def fig7_time(device: torch.device, dtype: str, hursts: np.ndarray, samples: int,
+              depth: int) -> dict[str, float]:
+    """Wall time of the fig7 grid restricted to `hursts` (all 70 betas each)."""
+    gen = sim = 0.0
+    t0 = time.perf_counter()
+    for h in hursts:
+        cell = Cell(block="res3", activation="relu", init="fgn", hurst=float(h), width=40, depth=depth,
+                    samples=samples, dtype=dtype, device=str(device.type))
+        res = simulate_betas(cell, [float(b) for b in FIG7_BETA])
+        gen += sum(r.timings["weights"] for r in res)
+        sim += sum(r.timings["simulate"] for r in res)
+    return {"wall_s": time.perf_counter() - t0, "generate_s": gen, "simulate_s": sim,
+            "h_values": len(hursts)}
+
+
+def peak_memory(device: torch.device) -> dict[str, float]:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    out = {"peak_rss_bytes": float(rss)}
+    if device.type == "cuda":
+        out["peak_gpu_bytes"] = float(torch.cuda.max_memory_allocated(device))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--dtype", default="float32", help="float32 or float64 (default float32)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, about a minute")
+    parser.add_argument("--full", action="store_true", help="run the whole marion-fig7 grid")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", default="bench.json", help="where to write the JSON (default bench.json)")
+    args = parser.parse_args(argv)
+    try:
+        device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"error: --threads={args.threads} is not allowed: expected an integer >= 1", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+    quick = args.quick
+    depth = 200 if quick else 1000
+    samples = 16 if quick else 50
+    report: dict = {"device": str(device), "dtype": args.dtype, "quick": quick,
+                    "torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "machine": platform.processor() or platform.machine(),
+                    "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+
+    print(f"device {device}, {args.dtype}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    report["peak"] = {}
+    for width in (40, 128, 512):
+        report["peak"][width] = matmul_peak(device, dtype, width, samples, 1024 if quick else 2048)
+        p = report["peak"][width]
+        print(f"matmul peak d={width:4d}: batched {p['batched_gflops']:8.1f} GFLOP/s, "
+              f"square {p['square_size']} {p['square_gflops']:8.1f} GFLOP/s")
+
+    report["engine"] = []
+    for width in (40, 128, 512):
+        for init in ("fgn", "iid"):
+            cell_samples = samples if width < 512 else max(4, samples // 4)
+            cell = Cell(block="res3", init=init, hurst=0.7 if init == "fgn" else None, width=width,
+                        depth=depth, samples=cell_samples, dtype=args.dtype, device=device.type)
+            betas = [float(b) for b in np.linspace(0.25, 1.0, BETA_BLOCK)]
+            rate = engine_rate(cell, betas, device)
+            rate.update(width=width, init=init, samples=cell_samples, depth=depth, betas=len(betas),
+                        fraction_of_peak=rate["gflops"] / report["peak"][width]["batched_gflops"])
+            report["engine"].append(rate)
+            print(f"engine d={width:4d} {init}: {rate['gflops']:7.1f} GFLOP/s in the layer loop "
+                  f"({100 * rate['fraction_of_peak']:5.1f}% of batched peak); wall {rate['wall_s']:.2f} s "
+                  f"(generate {rate['generate_s']:.2f} s, simulate {rate['simulate_s']:.2f} s)")
+
+    naive_depth = 100 if quick else 1000
+    naive = naive_seconds_per_sample(40, naive_depth, device, dtype, samples=2 if quick else 3)
+    cell = Cell(block="res3", init="iid", width=40, depth=naive_depth, samples=samples, dtype=args.dtype,
+                device=device.type, beta=0.5)
+    t_engine = engine_rate(cell, [0.5], device)["wall_s"] / samples
+    report["naive"] = {"seconds_per_sample": naive, "engine_seconds_per_sample": t_engine,
+                       "speedup": naive / t_engine, "depth": naive_depth, "width": 40}
+    print(f"naive per-sample nn.Module (d=40, L={naive_depth}): {naive * 1e3:.1f} ms/sample; engine "
+          f"{t_engine * 1e3:.2f} ms/sample (one beta): {naive / t_engine:.0f}x")
+
+    hursts = FIG7_H if args.full else FIG7_H[[10, 40]] if not quick else FIG7_H[[25]]
+    fig = fig7_time(device, args.dtype, hursts, samples=50, depth=1000 if not quick else 200)
+    scale = len(FIG7_H) / fig["h_values"]
+    fig.update(extrapolated=not args.full, whole_grid_s=fig["wall_s"] * scale,
+               whole_grid_generate_s=fig["generate_s"] * scale,
+               whole_grid_simulate_s=fig["simulate_s"] * scale, depth=1000 if not quick else 200)
+    report["fig7"] = fig
+    how = "measured whole" if args.full else f"extrapolated from {fig['h_values']} of 51 H values"
+    print(f"marion-fig7 (51 H x 70 beta, 50 samples, d=40, L={fig['depth']}): {fig['whole_grid_s']:.1f} s "
+          f"({how}; generate {fig['whole_grid_generate_s']:.1f} s, simulate {fig['whole_grid_simulate_s']:.1f} s)")
+
+    report["memory"] = peak_memory(device)
+    print(f"peak RSS {report['memory']['peak_rss_bytes'] / 2**30:.2f} GiB"
+          + (f", peak GPU {report['memory']['peak_gpu_bytes'] / 2**30:.2f} GiB" if device.type == "cuda" else ""))
+    Path(args.out).write_text(json.dumps(report, indent=2, default=str))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
