@@ -31,7 +31,7 @@ import torch
 
 from sim.cell import Cell
 from sim.device import resolve_device, resolve_dtype
-from sim.engine import BETA_BLOCK, simulate_betas
+from sim.engine import beta_block, simulate_betas
 
 FIG7_H = np.linspace(0.05, 0.97, 51)
 FIG7_BETA = np.linspace(0.0, 1.3, 70)
@@ -58,8 +58,9 @@ def _timeit(fn, device: torch.device, repeat: int) -> float:
 def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: int,
                 square: int, repeat: int = 5) -> dict[str, float]:
     """GFLOP/s of the engine's batched shape and of a large square product."""
+    cols = beta_block(Cell(width=width, dtype=str(dtype).removeprefix("torch.")))
     a = torch.randn(samples, width, width, device=device, dtype=dtype)
-    x = torch.randn(samples, width, BETA_BLOCK, device=device, dtype=dtype)
+    x = torch.randn(samples, width, cols, device=device, dtype=dtype)
     out = torch.empty_like(x)
     calls = 50
 
@@ -68,7 +69,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: i
             torch.matmul(a, x, out=out)
 
     t = _timeit(batched, device, repeat)
-    batched_rate = calls * 2 * samples * width * width * BETA_BLOCK / t / 1e9
+    batched_rate = calls * 2 * samples * width * width * cols / t / 1e9
     m = torch.randn(square, square, device=device, dtype=dtype)
     t_sq = _timeit(lambda: m @ m, device, repeat)
     return {"batched_gflops": batched_rate, "square_gflops": 2 * square**3 / t_sq / 1e9,
@@ -84,7 +85,7 @@ def engine_rate(cell: Cell, betas: list[float], device: torch.device) -> dict[st
     wall = time.perf_counter() - t0
     sim_time = sum(r.timings["simulate"] for r in res)
     gen_time = sum(r.timings["weights"] for r in res)
-    columns = math.ceil(len(betas) / BETA_BLOCK) * BETA_BLOCK
+    columns = math.ceil(len(betas) / beta_block(cell)) * beta_block(cell)
     matvecs = (4 if cell.block == "res3" else 2) * cell.depth * cell.samples * columns
     useful = (4 if cell.block == "res3" else 2) * cell.depth * cell.samples * len(betas)
     flops = 2 * cell.width**2 * matvecs
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             cell_samples = samples if width < 512 else max(4, samples // 4)
             cell = Cell(block="res3", init=init, hurst=0.7 if init == "fgn" else None, width=width,
                         depth=depth, samples=cell_samples, dtype=args.dtype, device=device.type)
-            betas = [float(b) for b in np.linspace(0.25, 1.0, BETA_BLOCK)]
+            betas = [float(b) for b in np.linspace(0.25, 1.0, beta_block(cell))]
             rate = engine_rate(cell, betas, device)
             rate.update(width=width, init=init, samples=cell_samples, depth=depth, betas=len(betas),
                         fraction_of_peak=rate["gflops"] / report["peak"][width]["batched_gflops"])

@@ -31,9 +31,17 @@ from sim.device import default_memory_budget, parse_memory, resolve_device, reso
 from sim.weights import WeightSource, input_and_direction
 
 QUANTITIES = ("fwd", "diff", "bwd", "bwd_diff")
-# beta values are simulated in blocks of this many columns (padded): BLAS results for one column
-# then do not depend on how many betas or samples share the call (verified in the tests).
-BETA_BLOCK = 8
+
+
+def beta_block(cell: Cell) -> int:
+    """Columns per matrix product: beta values are simulated in fixed blocks of this many columns
+    (the last padded), so that BLAS results for one column do not depend on how many betas or
+    samples share the call (verified in the tests). Wider blocks amortize per-call overhead on
+    small widths; float64 kernels were seen to treat columns beyond 8 by position, so it stays at 8.
+    The value depends only on the cell's dtype and width, which are part of its identity."""
+    if cell.dtype == "float64" or cell.width > 128:
+        return 8
+    return 32 if cell.width <= 64 else 16
 
 
 @dataclass
@@ -117,7 +125,8 @@ def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool) -> int:
     """Resident bytes per sample: weights, stored derivatives sigma'(.), states, trajectories."""
     item = resolve_dtype(cell.dtype).itemsize
     weights = WeightSource.bytes_per_sample(cell, item)
-    columns = math.ceil(n_beta / BETA_BLOCK) * BETA_BLOCK
+    block = beta_block(cell)
+    columns = math.ceil(n_beta / block) * block
     derivs = 0 if cell.block == "linear" else cell.depth * cell.width * columns * item
     states = 8 * cell.width * columns * item
     traj = 2 * (cell.depth + 1) * columns * 8 if trajectory else 0
@@ -136,16 +145,16 @@ def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = F
     return max(1, min(cell.samples, (budget - scratch) // per))
 
 
-def _beta_blocks(alphas: torch.Tensor) -> torch.Tensor:
-    """(n_blocks, 1, 1, BETA_BLOCK) alphas, the last block padded by repeating its last value."""
+def _beta_blocks(alphas: torch.Tensor, block: int) -> torch.Tensor:
+    """(n_blocks, 1, 1, block) alphas, the last block padded by repeating its last value."""
     nb = alphas.shape[0]
-    padded = math.ceil(nb / BETA_BLOCK) * BETA_BLOCK
+    padded = math.ceil(nb / block) * block
     full = torch.cat([alphas, alphas[-1:].expand(padded - nb)])
-    return full.view(-1, 1, 1, BETA_BLOCK)
+    return full.view(-1, 1, 1, block)
 
 
 def _matmul_blocks(m: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """out[g] = m @ x[g] for each beta block g; m (S, d, d), x and out (G, S, d, BETA_BLOCK)."""
+    """out[g] = m @ x[g] for each beta block g; m (S, d, d), x and out (G, S, d, B)."""
     for g in range(x.shape[0]):
         torch.matmul(m, x[g], out=out[g])
     return out
@@ -163,15 +172,16 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
                alphas: torch.Tensor, trajectory: bool) -> _Chunk:
     """Forward then backward through all layers for one chunk of samples and all alphas.
 
-    States are (G, S, d, BETA_BLOCK): beta values in fixed blocks of BETA_BLOCK columns, one
+    States are (G, S, d, B): beta values in fixed blocks of B = beta_block(cell) columns, one
     matrix product per block, so that every number depends only on its own sample and beta.
     """
     n, d, nb = h0.shape[0], cell.width, alphas.shape[0]
     dtype, device = h0.dtype, h0.device
     act, slope, block = cell.activation, cell.negative_slope, cell.block
     needs_scale = not cell.homogeneous
-    alpha = _beta_blocks(alphas)
-    shape = (alpha.shape[0], n, d, BETA_BLOCK)
+    cols = beta_block(cell)
+    alpha = _beta_blocks(alphas, cols)
+    shape = (alpha.shape[0], n, d, cols)
 
     # ---------------------------------------------------------------- forward
     h0_norm = torch.linalg.vector_norm(h0, dim=1)  # (S,)
@@ -179,7 +189,7 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
     dev = torch.zeros(shape, dtype=dtype, device=device)  # (h_k - h_0) / ||h_k||
     buf = torch.empty(shape, dtype=dtype, device=device)
     pre_buf = torch.empty(shape, dtype=dtype, device=device) if block == "res3" else None
-    log_s = torch.zeros(shape[0], n, BETA_BLOCK, dtype=torch.float64, device=device)
+    log_s = torch.zeros(shape[0], n, cols, dtype=torch.float64, device=device)
     base = h0_norm.double().log().view(1, n, 1)  # log ||h_0||
     derivs = None
     if block != "linear":
