@@ -1,0 +1,53 @@
+"""Theory of deep ResNets at initialization: regimes, critical exponents and laws, with status.
+
+Every function takes the same `sim.cell.Cell` the simulator uses and returns sympy expressions
+(numbers only at the boundary: the finite-depth sums are floats). Cells that no claim covers get
+`NotCovered`, a ValueError. See `claims()` for the registry of encoded predictions.
+"""
+
+from theory.activations import c_sigma, hermite_order, kappa, kappa_expr
+from theory.claims import STATUSES, Claim, claim, claims, claims_for
+from theory.correlation import correlation_ode, correlation_rhs, solve_correlation
+from theory.critical import (
+    REGIMES,
+    critical_beta,
+    critical_beta_expr,
+    depth_exponent,
+    regime,
+)
+from theory.finite_depth import (
+    finite_depth_deviation,
+    finite_depth_expr,
+    finite_depth_slope,
+    finite_depth_sum,
+    finite_depth_threshold,
+)
+from theory.inputs import input_factor, input_variance
+from theory.limits import LimitObject, limit_object
+from theory.lognormal import lognormal_law, lognormal_law_expr
+from theory.moments import (
+    deviation_second_moment,
+    exact_deviation_expr,
+    exact_deviation_slope,
+    exact_moment_expr,
+    first_layer_moment,
+    moment_limit,
+    second_moment,
+    width_limit_moment,
+    width_limit_recursion_expr,
+)
+from theory.predict import NOT_COVERED, Prediction, predictions
+from theory.scope import NotCovered
+from theory.symbols import H, L, beta, d, exact, rho, tau
+
+__all__ = [
+    "H", "L", "NOT_COVERED", "REGIMES", "STATUSES", "Claim", "LimitObject", "NotCovered",
+    "Prediction", "beta", "c_sigma", "claim", "claims", "claims_for", "correlation_ode",
+    "correlation_rhs", "critical_beta", "critical_beta_expr", "d", "depth_exponent",
+    "deviation_second_moment", "exact", "exact_deviation_expr", "exact_deviation_slope",
+    "exact_moment_expr", "finite_depth_deviation", "finite_depth_expr", "finite_depth_slope",
+    "finite_depth_sum", "finite_depth_threshold", "first_layer_moment", "hermite_order",
+    "input_factor", "input_variance", "kappa", "kappa_expr", "limit_object", "lognormal_law",
+    "lognormal_law_expr", "moment_limit", "predictions", "regime", "rho", "second_moment",
+    "solve_correlation", "tau", "width_limit_moment", "width_limit_recursion_expr",
+]

@@ -1,0 +1,114 @@
+"""The limit object of a cell as L -> oo, per regime, as a printable sympy equation.
+
+- identity regime: h_L -> h_0;
+- explode regime: log(||h_L|| / ||h_0||) -> oo (no limit object);
+- iid at beta = 1/2: a neural SDE dH_t = diffusion dB_t on t in [0, 1] (theorem, Marion et al.);
+- smooth, shared, fbm at beta = 1: the neural ODE dH/dt = V(t) sigma(W(t) H) on [0, 1] (theorem
+  for the ODE limit; that beta_c = 1 is the boundary is a conjecture).
+For fgn with H != 1/2 at beta = beta_c no limit object is derived: `NotCovered`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+
+from sim.cell import Cell
+from theory.activations import c_sigma
+from theory.critical import regime
+from theory.scope import CONTINUOUS_INITS, NotCovered, activation_of, iid_like, is_homogeneous, slope_of
+from theory.symbols import L, d
+
+MARION = "Marion, Fermanian, Biau, Vert, JMLR 2025"
+
+
+class Norm(sympy.Function):
+    """The Euclidean norm ||x||, printed as such in LaTeX."""
+
+    nargs = 1
+
+    def _latex(self, printer: LatexPrinter, exp: str | None = None) -> str:
+        body = rf"\left\| {printer._print(self.args[0])} \right\|"
+        return f"{body}^{{{exp}}}" if exp else body
+
+
+@dataclass(frozen=True)
+class LimitObject:
+    """What the network becomes as L -> oo: kind, equation, and its drift / diffusion if any."""
+
+    regime: str
+    kind: str  # 'identity', 'explosion', 'neural SDE' or 'neural ODE'
+    status: str
+    source: str
+    equation: sympy.Eq
+    drift: sympy.Expr | None = None
+    diffusion: sympy.Expr | None = None
+    horizon: sympy.Expr | None = None
+
+    def latex(self) -> str:
+        """The equation in LaTeX."""
+        return sympy.latex(self.equation)
+
+
+_t = sympy.Symbol("t", nonnegative=True)
+_H = sympy.Symbol("H_t", commutative=False)
+_V = sympy.Symbol("V(t)", commutative=False)
+_W = sympy.Symbol("W(t)", commutative=False)
+_sigma = sympy.Function(r"\sigma")
+
+
+def _status(cell: Cell, regime_name: str) -> tuple[str, str]:
+    if iid_like(cell):
+        return "theorem", MARION
+    if cell.init in CONTINUOUS_INITS:
+        if regime_name == "non-trivial":
+            return "theorem", f"{MARION}; Chen et al., NeurIPS 2018"
+        return "conjecture", "derived here, SPEC 4.4 (beta_c = 1 boundary)"
+    return "conjecture", "derived here, SPEC 4.4"
+
+
+def _sde_diffusion(cell: Cell) -> sympy.Expr:
+    h = sympy.Symbol("H_t")
+    act = activation_of(cell)
+    if cell.block == "res3":
+        if is_homogeneous(cell):
+            return sympy.sqrt(c_sigma(act, slope_of(cell)) / d) * Norm(h)
+        zsym = sympy.Symbol("Z")
+        return sympy.sqrt(sympy.Function(r"\mathbb{E}")(_sigma(Norm(h) * zsym / sympy.sqrt(d)) ** 2))
+    if act == "identity":
+        return Norm(h) / sympy.sqrt(d)
+    return Norm(_sigma(h)) / sympy.sqrt(d)
+
+
+def limit_object(cell: Cell) -> LimitObject:
+    """The cell's limit object as L -> oo (see the module docstring); NotCovered for fgn at beta_c."""
+    name = regime(cell)
+    status, source = _status(cell, name)
+    h_l, h_0 = sympy.Symbol("h_L"), sympy.Symbol("h_0")
+    if name == "identity":
+        return LimitObject(name, "identity", status, source,
+                           sympy.Eq(sympy.Limit(h_l, L, sympy.oo), h_0))
+    if name == "explode":
+        growth = sympy.log(Norm(h_l) / Norm(h_0))
+        return LimitObject(name, "explosion", status, source,
+                           sympy.Eq(sympy.Limit(growth, L, sympy.oo), sympy.oo))
+    if iid_like(cell):
+        diffusion = _sde_diffusion(cell)
+        dh, db = sympy.Symbol("dH_t"), sympy.Symbol("dB_t")
+        return LimitObject(name, "neural SDE", status, source, sympy.Eq(dh, diffusion * db),
+                           drift=sympy.Integer(0), diffusion=diffusion, horizon=sympy.Integer(1))
+    if cell.init in CONTINUOUS_INITS:
+        act = activation_of(cell)
+        if cell.block == "res3":
+            field = _V * _sigma(_W * _H)
+        elif act == "identity":
+            field = _V * _H
+        else:
+            field = _V * _sigma(_H)
+        lhs = sympy.Symbol(r"\frac{d H_t}{d t}")
+        return LimitObject(name, "neural ODE", status, source, sympy.Eq(lhs, field),
+                           drift=field, diffusion=sympy.Integer(0), horizon=sympy.Integer(1))
+    raise NotCovered(f"{cell.label()}: no limit object is derived for fgn weights with H != 1/2 "
+                     "at beta = beta_c (the SPEC gives only the critical exponent there)")
