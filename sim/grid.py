@@ -1,0 +1,444 @@
+"""`python -m sim.grid`: simulate a grid of cells, store every result, classify regimes, compare
+with theory, and build the report.
+
+    python -m sim.grid                                   # the 'quick' preset
+    python -m sim.grid --preset phase --device cuda
+    python -m sim.grid --init fgn --hurst 0.2,0.8 --beta 0:1.2:13 --depth 16,64,256 --out runs/mine
+
+Everything is validated (every cell is built) before anything is written: bad input prints one
+line `error: --flag=value is not allowed: ...` on stderr and exits with status 2, leaving the output
+directory as it was. Results go to OUT/results.sqlite one cell per transaction; a rerun skips
+stored cells, so an interrupted run (Ctrl-C, kill -9) is finished by running the same command
+again. The exports (cells.csv, regimes.csv, thresholds.csv) and run.json are rewritten from the
+whole store at the end of every run. See docs/grid.md for the files and their columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sim import gridspec
+from sim.cell import Cell
+from sim.device import default_memory_budget, parse_memory, resolve_device
+from sim.engine import samples_per_chunk, simulate_betas
+from sim.exports import write_exports
+from sim.gridspec import GridError, SubGrid
+from sim.predictions import Predictor
+from sim.presets import DEFAULT_PRESET, PRESETS
+from sim.progress import Progress, group_cost
+from sim.regimes import DELTA, LEVEL
+from sim.runinfo import provenance, write_json
+from sim.store import SCHEMA_VERSION, Store, check_store
+
+PROG = "python -m sim.grid"
+# Flags that set one axis of every sub-grid.
+AXIS_FLAGS = ("block", "activation", "init", "hurst", "lengthscale", "beta", "depth", "width",
+              "samples", "seed", "dtype")
+# Keys a TOML configuration may hold besides the axes.
+CONFIG_SETTINGS = ("device", "max_memory", "out", "grid")
+STORE_NAME = "results.sqlite"
+
+
+class UsageError(Exception):
+    """Bad input: the message is printed as 'error: <message>' and the exit status is 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one-line UsageErrors instead of usage dumps."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        match = re.match(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
+        if match:
+            raise UsageError(f"{match.group(1)} is not allowed without a value: give one")
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    presets = "\n".join(f"  {name:<12} {p.description}" for name, p in PRESETS.items())
+    parser = _Parser(
+        prog=PROG, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Simulate a grid of ResNet initialization cells, store the results, classify "
+                    "regimes from the data and compare them with theory.",
+        epilog=f"""\
+values:
+  Lists are comma-separated (--beta 0.25,0.5,1); ranges are start:stop:count, inclusive and
+  evenly spaced (--beta 0:1.2:13 is 0, 0.1, ..., 1.2); both can be mixed (--depth 16,64:256:4).
+  Axis flags replace that axis in every sub-grid of the preset or configuration. --hurst applies
+  to the inits fgn and fbm, --lengthscale to smooth; the linear block has no activation.
+
+presets (default {DEFAULT_PRESET}):
+{presets}
+
+configuration files (--config FILE.toml):
+  Top-level keys: any axis ({', '.join(gridspec.AXES)}), and device, max_memory, out.
+  Values are scalars, lists, or texts in the flag syntax ("0:1.2:13"). Optional [[grid]] tables
+  are sub-grids; top-level axes are defaults for each of them.
+
+output (OUT, default runs/<preset or config name>):
+  results.sqlite, cells.csv, regimes.csv, thresholds.csv, run.json and the report.
+  Rerunning the same command skips stored cells (--force recomputes them).""")
+    source = parser.add_argument_group("grid source")
+    source.add_argument("--preset", metavar="NAME", help=f"a named grid: {', '.join(PRESETS)}")
+    source.add_argument("--config", metavar="FILE.toml", help="a grid from a TOML file")
+    axes = parser.add_argument_group("axes (lists and ranges)")
+    helps = {
+        "block": "res1, res3, linear", "activation": "relu, tanh, identity, leaky_relu, gelu",
+        "init": "iid, fgn, fbm, smooth, shared", "hurst": "Hurst indices in (0, 1) for fgn/fbm",
+        "lengthscale": "length-scales > 0 for smooth", "beta": "scaling exponents >= 0",
+        "depth": "depths L >= 1", "width": "widths d >= 1", "samples": "networks per cell, >= 2",
+        "seed": "root seeds >= 0", "dtype": "float32, float64",
+    }
+    for name in AXIS_FLAGS:
+        axes.add_argument(f"--{name}", metavar="VALUES", help=helps[name])
+    run = parser.add_argument_group("run")
+    run.add_argument("--device", metavar="DEV", help="auto (CUDA when present), cpu, cuda")
+    run.add_argument("--max-memory", metavar="SIZE", help="memory budget per engine call, e.g. 4G "
+                     "(default: half of what is free)")
+    run.add_argument("--out", metavar="DIR", help="output directory (default runs/<name>)")
+    run.add_argument("--force", action="store_true", help="recompute cells already stored")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors and warnings")
+    run.add_argument("--no-report", action="store_true", help="skip building the report")
+    return parser
+
+
+# ---------------------------------------------------------------------- planning
+@dataclass
+class Plan:
+    """A validated run: everything needed, nothing written yet."""
+
+    name: str
+    preset: str | None
+    config: str | None
+    grid: list[SubGrid]
+    cells: list[Cell]
+    out: Path
+    device: str
+    resolved_device: str
+    max_memory: int | None
+    force: bool
+    quiet: bool
+    report: bool
+    command: list[str]
+    validate_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _load_toml(path: str) -> dict[str, Any]:
+    """Parse a TOML file with tomllib (Python 3.11+) or tomli."""
+    try:
+        import tomllib as toml
+    except ImportError:
+        try:
+            import tomli as toml  # type: ignore[no-redef]
+        except ImportError:
+            raise UsageError(f"--config={path} is not allowed: reading TOML needs Python 3.11 or "
+                             "the 'tomli' package") from None
+    try:
+        with open(path, "rb") as fh:
+            return toml.load(fh)
+    except FileNotFoundError:
+        raise UsageError(f"--config={path} is not allowed: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--config={path} is not allowed: it is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"--config={path} is not allowed: cannot read it ({exc.strerror})") from None
+    except toml.TOMLDecodeError as exc:
+        raise UsageError(f"--config={path} is not allowed: invalid TOML ({exc})") from None
+
+
+def _config_axes(table: dict[str, Any], where: str) -> SubGrid:
+    """The axes of one TOML table, parsed and checked."""
+    sub: SubGrid = {}
+    for key, value in table.items():
+        if key in CONFIG_SETTINGS:
+            continue
+        if key not in gridspec.AXES:
+            raise GridError(f"{where}: {key}", _short(value), "unknown key; allowed keys: "
+                            f"{', '.join(gridspec.AXES + CONFIG_SETTINGS)}")
+        values = gridspec.parse_value(key, f"{where}: {key}", value)
+        gridspec.check_axis(key, f"{where}: {key}", values)
+        sub[key] = values
+    return sub
+
+
+def _short(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _config_grid(path: str) -> tuple[list[SubGrid], dict[str, Any]]:
+    """Sub-grids and settings of a TOML configuration."""
+    data = _load_toml(path)
+    name = Path(path).name
+    top = _config_axes(data, name)
+    tables = data.get("grid", [])
+    if isinstance(tables, dict):
+        tables = [tables]
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise GridError(f"{name}: grid", _short(tables), "expected [[grid]] tables")
+    for i, t in enumerate(tables):
+        nested = [k for k in t if k in CONFIG_SETTINGS]
+        if nested:
+            raise GridError(f"{name}: grid[{i}].{nested[0]}", _short(t[nested[0]]),
+                            "set it at the top level, not inside [[grid]]")
+    subs = [{**top, **_config_axes(t, f"{name}: grid[{i}]")} for i, t in enumerate(tables)] or [top]
+    settings = {k: data[k] for k in ("device", "max_memory", "out") if k in data}
+    for key, value in settings.items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise GridError(f"{name}: {key}", _short(value), "expected a text")
+    return subs, settings
+
+
+def _check_out(out: Path) -> None:
+    """UsageError unless OUT can be created or written and any store there can be extended."""
+    flag = f"--out={out}"
+    if out.exists():
+        if not out.is_dir():
+            raise UsageError(f"{flag} is not allowed: it exists and is not a directory")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise UsageError(f"{flag} is not allowed: the directory is not writable")
+        store = out / STORE_NAME
+        if store.exists() and not store.is_file():
+            raise UsageError(f"{flag} is not allowed: {store} is not a file")
+        try:
+            check_store(store)
+        except ValueError as exc:
+            raise UsageError(f"{flag} is not allowed: {exc}") from None
+        return
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} is not allowed: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} is not allowed: {parent} is not writable")
+
+
+def _groups(cells: Sequence[Cell]) -> dict[str, list[Cell]]:
+    """Cells grouped by everything but beta (one engine call each), in order of appearance."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        ident = {k: v for k, v in cell.identity().items() if k != "beta"}
+        groups.setdefault(json.dumps(ident, sort_keys=True), []).append(cell)
+    return groups
+
+
+def plan(argv: Sequence[str]) -> Plan:
+    """Parse and validate the command line; raises UsageError. Writes nothing."""
+    start = time.perf_counter()
+    args, unknown = build_parser().parse_known_args(list(argv))
+    if unknown:
+        token = unknown[0]
+        if token.startswith("-"):
+            raise UsageError(f"{token} is not allowed: unknown flag (see {PROG} --help)")
+        raise UsageError(f"{token!r} is not allowed: {PROG} takes flags only (see --help)")
+    if args.preset is not None and args.config is not None:
+        raise UsageError(f"--config={args.config} is not allowed together with --preset: "
+                         "give one of them")
+    settings: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            grid, settings = _config_grid(args.config)
+        except GridError as exc:
+            raise UsageError(str(exc)) from None
+        preset, name = None, Path(args.config).stem
+    else:
+        preset = args.preset if args.preset is not None else DEFAULT_PRESET
+        if preset not in PRESETS:
+            raise UsageError(f"--preset={preset} is not allowed: one of {', '.join(PRESETS)}")
+        grid, name = [dict(sub) for sub in PRESETS[preset].grid], preset
+
+    try:
+        for axis in AXIS_FLAGS:
+            text = getattr(args, axis)
+            if text is None:
+                continue
+            values = gridspec.parse_text(axis, f"--{axis}", text)
+            gridspec.check_axis(axis, f"--{axis}", values)
+            if axis in ("hurst", "lengthscale") and not gridspec.uses_axis(grid, axis):
+                takers = "fgn, fbm" if axis == "hurst" else "smooth"
+                raise GridError(f"--{axis}", text, f"no init of the grid uses it ({takers})")
+            grid = [{**sub, axis: values} for sub in grid]
+    except GridError as exc:
+        raise UsageError(str(exc)) from None
+
+    device = args.device if args.device is not None else str(settings.get("device", "auto"))
+    device_flag = "--device" if args.device is not None else f"{name}: device"
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"{device_flag}={device} is not allowed: one of auto, cpu, cuda")
+    try:
+        resolved = str(resolve_device(device))
+    except ValueError as exc:
+        raise UsageError(f"{device_flag}={device} is not allowed: "
+                         f"{str(exc).split(' is not allowed: ', 1)[-1]}") from None
+
+    memory_text = args.max_memory if args.max_memory is not None else settings.get("max_memory")
+    try:
+        max_memory = parse_memory(memory_text)
+    except ValueError as exc:
+        raise UsageError(f"--max-memory={memory_text} is not allowed: "
+                         f"{str(exc).split(' is not allowed: ', 1)[-1]}") from None
+
+    try:
+        cells = gridspec.expand(grid, device=device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    budget = max_memory or default_memory_budget(resolve_device(device))
+    for members in _groups(cells).values():
+        try:
+            samples_per_chunk(members[0], len(members), budget)
+        except ValueError as exc:
+            raise UsageError("--max-memory" + str(exc).removeprefix("max_memory")) from None
+
+    out = Path(args.out if args.out is not None else settings.get("out", Path("runs") / name))
+    _check_out(out)
+
+    if not args.no_report:
+        try:
+            from reports import build_report  # noqa: F401
+        except Exception as exc:
+            raise UsageError(f"the report cannot be built: reports.build_report is not available "
+                             f"({type(exc).__name__}: {exc}); give --no-report") from None
+
+    command = [Path(sys.executable).name, "-m", "sim.grid", *argv]
+    return Plan(name=name, preset=preset, config=args.config, grid=grid, cells=cells, out=out,
+                device=device, resolved_device=resolved, max_memory=max_memory, force=args.force,
+                quiet=args.quiet, report=not args.no_report, command=command,
+                validate_seconds=time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------- running
+def _progress_mode(quiet: bool) -> str:
+    if quiet:
+        return "quiet"
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+def simulate_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, int]:
+    """Simulate the grid's cells that are not stored (all with --force); returns (done, skipped)."""
+    stored = set() if p.force else store.keys()
+    todo = []
+    for members in _groups(p.cells).values():
+        missing = [c for c in members if c.key() not in stored]
+        if missing:
+            todo.append(missing)
+    n_todo = sum(len(m) for m in todo)
+    skipped = len(p.cells) - n_todo
+    progress = Progress(n_todo, sum(group_cost(m[0], len(m)) for m in todo), _progress_mode(p.quiet))
+    if progress.mode == "lines":
+        print(f"{len(p.cells)} cells: {skipped} already stored, {n_todo} to simulate "
+              f"in {len(todo)} engine calls on {p.resolved_device}", file=sys.stderr, flush=True)
+    try:
+        for missing in todo:
+            first = missing[0]
+            progress.begin(f"{first.label().rsplit(' beta=', 1)[0]} ({len(missing)} betas, "
+                           f"L={first.depth})")
+            results = simulate_betas(first, [c.beta for c in missing], max_memory=p.max_memory)
+            for result in results:
+                store.put(result, meta)
+            progress.advance([(r.cell, r.seconds) for r in results], group_cost(first, len(missing)))
+    finally:
+        progress.finish()
+    return n_todo, skipped
+
+
+def _run_record(p: Plan, meta: dict[str, Any], counts: dict[str, int], stages: dict[str, float],
+                files: list[Path], warnings: list[str], started: str) -> dict[str, Any]:
+    """The content of run.json."""
+    dtypes = sorted({c.dtype for c in p.cells})
+    return {
+        "tool": "sim.grid",
+        "command": p.command,
+        "preset": p.preset,
+        "config": p.config,
+        "out": str(p.out),
+        "grid": [{axis: list(values) for axis, values in sub.items()} for sub in p.grid],
+        "settings": {"device": p.device, "max_memory": p.max_memory, "force": p.force,
+                     "report": p.report},
+        "device": p.resolved_device,
+        "dtype": dtypes[0] if len(dtypes) == 1 else dtypes,
+        "cells": counts,
+        **meta,
+        "store_schema": SCHEMA_VERSION,
+        "decision_rules": {"delta": DELTA, "level": LEVEL},
+        "started": started,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "stage_seconds": {k: round(v, 3) for k, v in stages.items()},
+        "files": [str(f) for f in files],
+        "warnings": warnings,
+    }
+
+
+def execute(p: Plan) -> int:
+    """Run a validated plan; returns the exit status."""
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stages = {"validate": p.validate_seconds}
+    meta = provenance()
+    p.out.mkdir(parents=True, exist_ok=True)
+    store_path = p.out / STORE_NAME
+    with Store(store_path) as store:
+        store.check_writable()
+        t0 = time.perf_counter()
+        try:
+            done, skipped = simulate_missing(p, store, meta)
+        except KeyboardInterrupt:
+            print(f"interrupted: {len(store)} cells are stored in {store_path}; run the same "
+                  "command again to finish", file=sys.stderr)
+            return 130
+        stages["simulate"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        stored = store.load()
+    predictor = Predictor()
+    files = [store_path, *write_exports(stored, p.out, predictor)]
+    stages["export"] = time.perf_counter() - t0
+    for warning in predictor.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    counts = {"grid": len(p.cells), "simulated": done, "already_stored": skipped, "in_store": len(stored)}
+    run_json = p.out / "run.json"
+    files.append(run_json)
+    write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
+    status = 0
+    if p.report:
+        from reports import build_report
+
+        t0 = time.perf_counter()
+        try:
+            files.extend(Path(f) for f in build_report(p.out, formats=("html", "pdf")))
+        except Exception as exc:
+            print(f"error: building the report failed ({type(exc).__name__}: {exc}); the results "
+                  f"and tables in {p.out} are complete", file=sys.stderr)
+            status = 1
+        stages["report"] = time.perf_counter() - t0
+        write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
+    if not p.quiet:
+        for f in files:
+            print(f)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line entry point; returns the exit status (2 for bad input)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        p = plan(argv)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    return execute(p)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

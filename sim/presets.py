@@ -1,0 +1,77 @@
+"""Named grids for `python -m sim.grid --preset NAME`.
+
+A preset is a list of sub-grids (see `sim.gridspec`) and a one-line description. Flags given on
+the command line replace the corresponding axis in every sub-grid of the preset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def _grid(start: float, stop: float, count: int) -> tuple[float, ...]:
+    """Evenly spaced values, inclusive, rounded like the start:stop:count syntax."""
+    return tuple(round(start + (stop - start) * i / (count - 1), 12) for i in range(count))
+
+
+def _doublings(first: int, last: int) -> tuple[int, ...]:
+    """first, 2 first, 4 first, ... up to last."""
+    values = [first]
+    while values[-1] * 2 <= last:
+        values.append(values[-1] * 2)
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named grid: `grid` is a list of sub-grids, axis -> values."""
+
+    name: str
+    description: str
+    grid: tuple[dict[str, tuple[Any, ...]], ...]
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset(
+        "quick",
+        "res3 relu, iid and fgn (H = 0.2, 0.5, 0.8), beta 0:1.2:13, depths 16-1024, d = 16, "
+        "48 samples: all three regimes and the H-dependence of the threshold in a few CPU minutes",
+        ({"block": ("res3",), "activation": ("relu",), "init": ("iid", "fgn"),
+          "hurst": (0.2, 0.5, 0.8), "beta": _grid(0.0, 1.2, 13), "depth": (16, 64, 256, 1024),
+          "width": (16,), "samples": (48,), "dtype": ("float32",)},),
+    ),
+    Preset(
+        "marion-fig1",
+        "Marion et al. (2025) Fig. 1: iid res3 relu, d = 40, beta in {1/4, 1/2, 1}, L = 10 to 1000",
+        ({"block": ("res3",), "activation": ("relu",), "init": ("iid",), "beta": (0.25, 0.5, 1.0),
+          "depth": (10, 20, 50, 100, 200, 500, 1000), "width": (40,), "samples": (50,),
+          "dtype": ("float32",)},),
+    ),
+    Preset(
+        "marion-fig7",
+        "Marion et al. (2025) Fig. 7 heatmap: res3 relu fgn, d = 40, L = 1000, "
+        "H in 0.05:0.97:51 x beta in 0:1.3:70, 50 samples",
+        ({"block": ("res3",), "activation": ("relu",), "init": ("fgn",),
+          "hurst": _grid(0.05, 0.97, 51), "beta": _grid(0.0, 1.3, 70), "depth": (1000,),
+          "width": (40,), "samples": (50,), "dtype": ("float32",)},),
+    ),
+    Preset(
+        "phase",
+        "(beta, H) phase diagram from slopes: res3 relu fgn, H in 0.1:0.9:9, beta in 0:1.2:25, "
+        "depths 64, 256, 1024, d = 32, 100 samples",
+        ({"block": ("res3",), "activation": ("relu",), "init": ("fgn",),
+          "hurst": _grid(0.1, 0.9, 9), "beta": _grid(0.0, 1.2, 25), "depth": (64, 256, 1024),
+          "width": (32,), "samples": (100,), "dtype": ("float32",)},),
+    ),
+    Preset(
+        "threshold",
+        "the iid threshold: res3 relu, beta in 0.35:0.65:31 around 1/2, depths 64 to 4096 "
+        "(doublings), d = 32, 128 samples",
+        ({"block": ("res3",), "activation": ("relu",), "init": ("iid",),
+          "beta": _grid(0.35, 0.65, 31), "depth": _doublings(64, 4096), "width": (32,),
+          "samples": (128,), "dtype": ("float32",)},),
+    ),
+)}
+
+DEFAULT_PRESET = "quick"
