@@ -109,7 +109,10 @@ def _cell_report(cell: Cell, depths: list[int] | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 on success, 2 on a bad value)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's own errors (2) and --help (0), as a return value
+        return int(exc.code or 0)
     given = {name: getattr(args, name) for name in CELL_FLAGS if getattr(args, name) is not None}
     if not given and args.depths is None:
         print(_registry_table())

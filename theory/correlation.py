@@ -46,6 +46,9 @@ def solve_correlation(rho0: float, tau: float | np.ndarray, activation: str = "r
     times = np.atleast_1d(np.asarray(tau, dtype=float))
     if np.any(times < 0) or np.any(np.diff(times) < 0):
         raise ValueError(f"tau={tau!r} is not allowed: expected non-negative, increasing times")
+    if times[-1] == 0.0:
+        values = np.full(times.shape, float(rho0))
+        return float(values[0]) if np.ndim(tau) == 0 else values
     rhs = sympy.lambdify(rho, correlation_rhs(activation, negative_slope), "numpy")
 
     def field(_: float, y: np.ndarray) -> np.ndarray:
