@@ -148,15 +148,16 @@ def _check_depth(depth: int) -> int:
     return int(depth)
 
 
-def _check_depths(depths: Sequence[int]) -> np.ndarray:
+def _check_depths(depths: Sequence[int]) -> list[int]:
     values = [_check_depth(x) for x in depths]
     if len(set(values)) < 2:
         raise ValueError(f"depths={list(depths)!r} is not allowed: expected at least two "
                          "distinct depths to fit a slope")
-    return np.array(values, dtype=float)
+    return values
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Ordinary least-squares slope of y on x."""
     xc = x - x.mean()
     return float(xc @ (y - y.mean()) / (xc @ xc))
 
@@ -166,9 +167,9 @@ def finite_depth_slope(cell: Cell, depths: Sequence[int], *, q: float | None = N
 
     The median deviation scales like the square root of the second moment, hence the 1/2.
     """
-    x = np.log(_check_depths(depths))
-    y = np.array([0.5 * np.log(finite_depth_deviation(cell, int(L_), q=q)) for L_ in np.exp(x).round()])
-    return _slope(x, y)
+    values = _check_depths(depths)
+    y = np.array([0.5 * np.log(finite_depth_deviation(cell, n, q=q)) for n in values])
+    return _slope(np.log(values), y)
 
 
 def finite_depth_threshold(cell: Cell, depths: Sequence[int], *, q: float | None = None) -> float:
@@ -178,9 +179,9 @@ def finite_depth_threshold(cell: Cell, depths: Sequence[int], *, q: float | None
     is exactly (1/2 slope of log S against log L) - beta: the threshold is that first term, in
     closed form. (A root-finder on the slope returns the same number; the tests check it.)
     """
-    x = np.log(_check_depths(depths))
-    y = np.array([np.log(finite_depth_sum(cell, int(L_), q=q)) for L_ in np.exp(x).round()])
-    return 0.5 * _slope(x, y)
+    values = _check_depths(depths)
+    y = np.array([np.log(finite_depth_sum(cell, n, q=q)) for n in values])
+    return 0.5 * _slope(np.log(values), y)
 
 
 def finite_depth_expr(cell: Cell) -> sympy.Expr:
