@@ -141,8 +141,12 @@ _PROBES: dict[str, dict[str, Any]] = {"hurst": {"init": "fgn"}, "lengthscale": {
 def check_axis(axis: str, source: str, values: Sequence[Any]) -> None:
     """GridError when a value of the axis is not allowed for a Cell (named by its source)."""
     for value in values:
+        probe = dict(_PROBES.get(axis, {}))
+        if axis == "init":
+            probe.update(hurst=0.5 if value in HURST_INITS else None,
+                         lengthscale=1.0 if value in LENGTHSCALE_INITS else None)
         try:
-            Cell(**{**_PROBES.get(axis, {}), axis: value})
+            Cell(**{**probe, axis: value})
         except ValueError as exc:
             allowed = str(exc).split(" is not allowed: ", 1)[-1]
             raise GridError(source, value, allowed) from None

@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
 
 from sim.cell import Cell
@@ -143,9 +142,11 @@ def fit_slope(depths: Sequence[int], medians: Sequence[float], ses: Sequence[flo
     x = np.log(np.asarray(depths, dtype=np.float64))
     y = np.asarray(medians, dtype=np.float64)
     se = np.asarray(ses, dtype=np.float64)
-    design = sm.add_constant(x, prepend=True, has_constant="add")
+    from statsmodels.regression.linear_model import WLS  # imported when needed: slow to load
+
+    design = np.column_stack([np.ones_like(x), x])
     weights = 1.0 / se**2
-    fit = sm.WLS(y, design, weights=weights).fit()
+    fit = WLS(y, design, weights=weights).fit()
     known = fit.cov_params(scale=1.0)
     scale = 1.0
     if fit.df_resid > 0:
@@ -284,7 +285,7 @@ def find_threshold(betas: Sequence[float], fits: Sequence[SlopeFit],
     interval = fieller_root(float(a), float(b), cov_ab)
     if interval is None:
         return Threshold(float(-a / b), None, None, used)
-    return Threshold(float(-a / b), interval[0], interval[1], used)
+    return Threshold(float(-a / b), float(interval[0]), float(interval[1]), used)
 
 
 def threshold_verdict(observed: Threshold, finite: float | None, asymptotic: float | None

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,12 +243,30 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
 def check_store(path: str | os.PathLike[str]) -> None:
     """ValueError unless `path` is missing or a store this version can read and extend.
 
-    Reads only: nothing is created or modified.
+    Reads only and touches nothing next to the store: when a -wal file is present (a writer was
+    killed), the store and its log are checked from a temporary copy, because reading a WAL
+    database in place updates its -shm index.
     """
     path = Path(path)
     if not path.exists():
         return
-    with Store(path, readonly=True) as store:
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / path.name
+            shutil.copyfile(path, copy)
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            _check_engine(copy, path)
+    else:
+        _check_engine(path, path)
+
+
+def _check_engine(path: Path, shown: Path) -> None:
+    try:
+        store = Store(path, readonly=True)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(str(path), str(shown))) from None
+    with store:
         if store.engine_version != ENGINE_VERSION:
-            raise ValueError(f"{path} holds results of engine version {store.engine_version}; this "
+            raise ValueError(f"{shown} holds results of engine version {store.engine_version}; this "
                              f"engine is version {ENGINE_VERSION} (use another output directory)")
