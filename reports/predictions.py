@@ -110,11 +110,23 @@ def safe(call: Callable[[], Any], theory: ModuleType | None) -> Any | None:
 
 
 def critical_curve(theory: ModuleType | None, cell: Any, xs: Sequence[float]) -> np.ndarray | None:
-    """Asymptotic beta_c along the regularity axis of `cell`'s family (NaN where not covered)."""
+    """Asymptotic beta_c along the regularity axis of `cell`'s family (NaN where not covered).
+
+    Uses theory.critical_beta_expr (one sympy expression in H per family) when theory has it, else
+    theory.critical_beta cell by cell.
+    """
     if theory is None or cell is None:
         return None
     field_name = {"fgn": "hurst", "fbm": "hurst", "smooth": "lengthscale"}.get(cell.init)
     out = np.full(len(xs), np.nan)
+    symbol = getattr(theory, "H", None)
+    if hasattr(theory, "critical_beta_expr") and symbol is not None:
+        activation, slope = effective_activation(cell)
+        expr = safe(lambda: theory.critical_beta_expr(cell.block, activation, cell.init, slope), theory)
+        if expr is not None and expr.free_symbols <= {symbol}:
+            for i, x in enumerate(xs):
+                out[i] = to_float(expr.subs(symbol, float(x)) if field_name == "hurst" else expr)
+            return out if np.isfinite(out).any() else None
     for i, x in enumerate(xs):
         probe = cell.replace(**{field_name: float(x)}) if field_name else cell
         value = safe(lambda probe=probe: theory.critical_beta(probe), theory)
