@@ -18,8 +18,11 @@ with one there is no slope.
 **Observed regime** (DELTA = 0.05, the smallest slope counted as a dependence on depth: a median
 deviation changing by less than a factor L^0.05, 1.23 over a 64-fold range of depths, counts as
 depth-independent):
-- 'explode' when the whole interval lies above +DELTA;
-- 'identity' when it lies below -DELTA;
+- 'explode' when the whole interval lies above +DELTA, or when the 95% interval of the slope between
+  every pair of consecutive depths does (exploding deviations grow faster than any power of L, so a
+  straight line misfits them and the scale factor can widen its interval across zero; requiring
+  every step to grow is an intersection-union test, at level 2.5% like each step's);
+- 'identity' when the interval lies below -DELTA, or every consecutive step's does;
 - 'non-trivial' when it lies inside [-DELTA, +DELTA];
 - 'inconclusive' otherwise (including no slope).
 
@@ -30,9 +33,9 @@ theory's finite-depth slope over the simulated depths gives under the same DELTA
 otherwise (basis: what was compared).
 
 **Threshold.** Per series and quantity, the observed beta_c is where the fitted slope crosses zero
-as beta increases: at the first pair of consecutive betas with slope > 0 and then <= 0, a straight
-line slope(beta) = a + b beta is fitted by least squares on up to four betas around it (two on each
-side) and beta_c = -a/b. Its 95% interval is Fieller's for the ratio, with the covariance of the
+as beta increases: at the first pair of consecutive betas with slope > 0 and then <= 0, the straight
+line slope(beta) = a + b beta through these two betas gives beta_c = -a/b (only the two: slope(beta)
+curves upwards on the explode side, and a wider window would pull the root towards it). Its 95% interval is Fieller's for the ratio, with the covariance of the
 slopes propagated exactly from the per-depth medians: medians at the same depth share their network
 draws across beta (common random numbers), and their correlation is estimated by the quadrant
 formula corr = 4 P(X <= med X, Y <= med Y) - 1 (exact asymptotically for sample medians); scale
@@ -43,6 +46,11 @@ threshold empty ('inconclusive').
 the interval, 'disagree' when outside; when theory gives no finite-depth threshold the asymptotic
 beta_c is used instead (basis 'asymptotic'); 'not covered' when it gives neither; 'inconclusive' when
 no interval was found.
+
+Theory's finite-depth slope and threshold (SPEC 4.8) are derived for the forward deviation
+h_L - h_0. The backward quantity bwd_diff follows the same trichotomy (SPEC 4.6, theorem for the
+regimes, conjecture for the constants), so it is compared with the same predictions, and its verdict
+basis says 'finite-depth (forward law)' where the finite-depth prediction was used.
 """
 
 from __future__ import annotations
@@ -66,7 +74,7 @@ MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # 1.2533: sd of a sample median / (sd
 SLOPE_QUANTITIES = ("diff", "bwd_diff")
 REGIMES = ("explode", "identity", "non-trivial")
 # Betas on each side of the sign change used by the threshold's line fit.
-THRESHOLD_HALF_WINDOW = 2
+THRESHOLD_HALF_WINDOW = 1
 
 Series = tuple[Any, ...]
 
@@ -122,7 +130,8 @@ class SlopeFit:
     """Log-log slope of the median deviation against depth, with its 95% interval.
 
     depths: the depths used; coef: (k,) weights with slope = coef @ medians; se: the medians'
-    standard errors; scale: the misfit scale factor S >= 1.
+    standard errors; scale: the misfit scale factor S >= 1; step_lo / step_hi: the smallest lower
+    and the largest upper 95% bound of the slopes between consecutive depths.
     """
 
     slope: float
@@ -133,6 +142,8 @@ class SlopeFit:
     depths: tuple[int, ...]
     coef: np.ndarray
     se: np.ndarray
+    step_lo: float
+    step_hi: float
 
 
 def fit_slope(depths: Sequence[int], medians: Sequence[float], ses: Sequence[float]) -> SlopeFit | None:
@@ -155,17 +166,21 @@ def fit_slope(depths: Sequence[int], medians: Sequence[float], ses: Sequence[flo
     slope_se = math.sqrt(float(known[1, 1])) * scale
     wx = design.T * weights
     coef = np.linalg.solve(wx @ design, wx)[1]
+    steps = np.diff(y) / np.diff(x)
+    steps_se = np.sqrt(se[1:] ** 2 + se[:-1] ** 2) / np.diff(x)
     return SlopeFit(slope, slope - Z * slope_se, slope + Z * slope_se, slope_se, scale,
-                    tuple(int(d) for d in depths), coef, se)
+                    tuple(int(d) for d in depths), coef, se, float(np.min(steps - Z * steps_se)),
+                    float(np.max(steps + Z * steps_se)))
 
 
-def classify(lo: float | None, hi: float | None, delta: float = DELTA) -> str:
-    """The observed regime from a slope interval (see the module docstring)."""
+def classify(lo: float | None, hi: float | None, step_lo: float | None = None,
+             step_hi: float | None = None, delta: float = DELTA) -> str:
+    """The observed regime from a slope interval and the consecutive-depth bounds (module docstring)."""
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return "inconclusive"
-    if lo > delta:
+    if lo > delta or (step_lo is not None and step_lo > delta):
         return "explode"
-    if hi < -delta:
+    if hi < -delta or (step_hi is not None and step_hi < -delta):
         return "identity"
     if lo >= -delta and hi <= delta:
         return "non-trivial"
@@ -263,8 +278,9 @@ def fieller_root(a: float, b: float, cov: np.ndarray, z: float = Z) -> tuple[flo
 
 
 def find_threshold(betas: Sequence[float], fits: Sequence[SlopeFit],
-                   cells: Sequence[dict[int, StoredCell]], quantity: str) -> Threshold:
-    """Where the slope crosses zero as beta increases (see the module docstring)."""
+                   cells: Sequence[dict[int, StoredCell]], quantity: str, z: float = Z) -> Threshold:
+    """Where the slope crosses zero as beta increases (see the module docstring); the interval is
+    Fieller's at critical value z (default: 95%)."""
     slopes = [f.slope for f in fits]
     cross = next((i for i in range(len(slopes) - 1) if slopes[i] > 0 >= slopes[i + 1]), None)
     if cross is None:
@@ -282,7 +298,7 @@ def find_threshold(betas: Sequence[float], fits: Sequence[SlopeFit],
     used = tuple(float(v) for v in x)
     if b == 0:
         return Threshold(None, None, None, used)
-    interval = fieller_root(float(a), float(b), cov_ab)
+    interval = fieller_root(float(a), float(b), cov_ab, z)
     if interval is None:
         return Threshold(float(-a / b), None, None, used)
     return Threshold(float(-a / b), float(interval[0]), float(interval[1]), used)
@@ -300,6 +316,13 @@ def threshold_verdict(observed: Threshold, finite: float | None, asymptotic: flo
 
 
 # ---------------------------------------------------------------------- tables
+def _forward_law_note(basis: str, quantity: str) -> str:
+    """Theory's finite-depth law is derived for h_L - h_0; for bwd_diff it is borrowed (SPEC 4.6)."""
+    if quantity != "diff" and "finite-depth" in basis:
+        return basis.replace("finite-depth", "finite-depth (forward law)")
+    return basis
+
+
 def _series_columns(series: Series) -> dict[str, Any]:
     block, activation, slope, init, dist, regularity, width, _input_dim, seed, dtype = series
     return {"block": block, "activation": activation, "init": init, "dist": dist,
@@ -322,8 +345,9 @@ def tables(stored: Iterable[StoredCell], predictor: Predictor
                 depths = sorted(cells)
                 cell = next(iter(cells.values())).cell
                 prediction = predictor.cell(cell, depths)
-                observed = classify(fit.lo, fit.hi) if fit else "inconclusive"
+                observed = classify(fit.lo, fit.hi, fit.step_lo, fit.step_hi) if fit else "inconclusive"
                 verdict, basis = regime_verdict(observed, prediction)
+                basis = _forward_law_note(basis, quantity)
                 regime_rows.append({
                     **base, "beta": beta, "depths": depths, "quantity": quantity,
                     "slope": fit.slope if fit else None, "slope_lo": fit.lo if fit else None,
@@ -340,6 +364,7 @@ def tables(stored: Iterable[StoredCell], predictor: Predictor
                                    [c for _, _, c in fitted], quantity)
             theory = predictor.threshold(cell, all_depths)
             verdict, basis = threshold_verdict(found, theory.finite_depth, theory.asymptotic)
+            basis = _forward_law_note(basis, quantity)
             threshold_rows.append({
                 **base, "quantity": quantity, "observed_beta_c": found.beta_c,
                 "beta_c_lo": found.lo, "beta_c_hi": found.hi,

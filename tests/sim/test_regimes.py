@@ -74,6 +74,9 @@ def test_decision_rule() -> None:
     assert classify(-DELTA, DELTA) == "non-trivial"
     assert classify(-0.01, 0.2) == "inconclusive"
     assert classify(None, None) == "inconclusive"
+    # A curved (exploding) series: the line's interval spans zero but every step grows.
+    assert classify(-1.0, 30.0, step_lo=DELTA + 0.01, step_hi=40.0) == "explode"
+    assert classify(-3.0, 1.0, step_lo=-2.0, step_hi=-DELTA - 0.01) == "identity"
 
 
 def test_regime_verdicts() -> None:
@@ -133,7 +136,7 @@ def test_threshold_with_common_random_numbers() -> None:
     assert found.beta_c == pytest.approx(0.5 + error, abs=1e-9)
     assert found.lo is not None and found.lo < 0.5 < found.hi
     assert (found.hi - found.lo) / 2 == pytest.approx(Z * fits[0].slope_se, rel=0.05)
-    assert found.betas == (0.3, 0.4, 0.5)  # the crossing lies between 0.3 and 0.4: window clipped
+    assert found.betas == (0.3, 0.4)  # the crossing lies between 0.3 and 0.4
     # Slopes all of one sign: no threshold on the grid.
     none = find_threshold(betas[3:], fits[3:], [by_beta[b] for b in betas[3:]], "diff")
     assert none.beta_c is None
