@@ -35,8 +35,9 @@ otherwise (basis: what was compared).
 **Threshold.** Per series and quantity, the observed beta_c is where the fitted slope crosses zero
 as beta increases: at the first pair of consecutive betas with slope > 0 and then <= 0, the straight
 line slope(beta) = a + b beta through these two betas gives beta_c = -a/b (only the two: slope(beta)
-curves upwards on the explode side, and a wider window would pull the root towards it). Its 95% interval is Fieller's for the ratio, with the covariance of the
-slopes propagated exactly from the per-depth medians: medians at the same depth share their network
+curves upwards on the explode side, and a wider window would pull the root towards it). Its 95%
+interval is Fieller's for the ratio, with the covariance of the slopes propagated exactly from the
+per-depth medians: medians at the same depth share their network
 draws across beta (common random numbers), and their correlation is estimated by the quadrant
 formula corr = 4 P(X <= med X, Y <= med Y) - 1 (exact asymptotically for sample medians); scale
 factors S are carried along. No sign change on the beta grid, or an unbounded Fieller set, leaves the
