@@ -38,3 +38,12 @@ def assert_z(estimate: float, se: float, expected: float, level: float, tests: i
         f"{what}: expected {expected:.6g}, got {estimate:.6g} (se {se:.3g}, "
         f"z = {(estimate - expected) / se if se > 0 else float('inf'):.2f}, allowed z {z:.2f}"
         f"{f' + bias {bias:.3g}' if bias else ''})")
+
+
+def as_stored(result) -> StoredCell:
+    """A SimResult as the grid's StoredCell, so tests can use the grid's estimators directly."""
+    from sim.store import StoredCell
+
+    return StoredCell(key=result.cell.key(), cell=result.cell, logs=result.logs, nonfinite=result.nonfinite,
+                      seconds=result.seconds, device=result.device, dtype=result.dtype,
+                      timings=result.timings)
