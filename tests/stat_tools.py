@@ -40,7 +40,7 @@ def assert_z(estimate: float, se: float, expected: float, level: float, tests: i
         f"{f' + bias {bias:.3g}' if bias else ''})")
 
 
-def as_stored(result) -> StoredCell:
+def as_stored(result):
     """A SimResult as the grid's StoredCell, so tests can use the grid's estimators directly."""
     from sim.store import StoredCell
 
