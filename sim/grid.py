@@ -22,7 +22,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,6 @@ class Plan:
     report: bool
     command: list[str]
     validate_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _load_toml(path: str) -> dict[str, Any]:
