@@ -230,12 +230,12 @@ def _law_section(data: RunData, theory: ModuleType | None, evidence: Evidence,
             f"of 2·fwd ≤ {MAX_LOG_VARIANCE:g}); z-tests at family-wise level {LEVEL:g} (Bonferroni)."))
         for fam in sorted({e.family for e in moments}):
             ev = [e for e in moments if e.family == fam]
-            curves = {}
-            lo, hi = min(e.cell.depth for e in ev), max(e.cell.depth for e in ev)
+            spans: dict[tuple[float | None, int], list[Any]] = {}
             for e in ev:
-                key = (rkey(e.cell.beta), e.cell.width)
-                if key not in curves and e.fwd.well_estimated:
-                    curves[key] = moment_curve(theory, e.cell, lo, hi)
+                if e.fwd.well_estimated:
+                    spans.setdefault((rkey(e.cell.beta), e.cell.width), []).append(e.cell)
+            curves = {key: moment_curve(theory, cells[0], min(c.depth for c in cells), max(c.depth for c in cells))
+                      for key, cells in spans.items()}
             fig = moment_figure(fam, ev, curves)
             if fig is None:
                 s.blocks.append(Note(f"{family_label(fam)}: no cell has a well-estimated mean; its exploding "

@@ -7,24 +7,31 @@ import math
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import Normalize
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Colormap, ListedColormap, Normalize
 from matplotlib.figure import FigureBase
 from matplotlib.lines import Line2D
 from scipy import stats
 
 from reports.document import Figure
 from reports.evidence import LawEvidence, MomentEvidence
-from reports.plotting import DEPTH_LABEL, pick_evenly
+from reports.plotting import DEPTH_LABEL, bottom_xlabel, pick_evenly
 from reports.rundata import Family, family_label, rkey
 
 MAX_HISTOGRAMS = 6
+
+
+def _truncated(cmap: Colormap) -> Colormap:
+    """The part of `cmap` the points use (0 to 0.85: the palest yellow is illegible on white)."""
+    return ListedColormap(cmap(np.linspace(0.0, 0.85, 256)))
 
 
 def moment_figure(family: Family, evidence: list[MomentEvidence],
                   curves: dict[tuple[float, int], tuple[np.ndarray, np.ndarray]]) -> Figure | None:
     """MC mean of ||h_L||^2/||h_0||^2 with 95% CI against theory, per beta and width, over depth.
 
-    `curves[(beta, width)]` holds theory's value at intermediate depths (for the solid lines).
+    `curves[(beta, width)]` holds theory's value at intermediate depths (for the solid lines), over
+    the depths where that beta's mean is well estimated.
     """
     usable = [e for e in evidence if e.fwd.well_estimated]
     if not usable:
@@ -36,6 +43,10 @@ def moment_figure(family: Family, evidence: list[MomentEvidence],
     markers = "osD^v<>"
     widths = sorted({k[1] for k in keys})
     depths = sorted({e.cell.depth for e in usable})
+
+    regs = sorted({e.cell.regularity for e in usable if e.cell.regularity is not None})
+    where = f" ({'H' if family[2] in ('fgn', 'fbm') else 'ℓ'} = {', '.join(f'{r:g}' for r in regs)})" if regs else ""
+    use_colorbar = len(widths) == 1 and len(betas) > 4
 
     def draw(fig: FigureBase) -> None:
         left, right = fig.subplots(1, 2)
@@ -54,6 +65,7 @@ def moment_figure(family: Family, evidence: list[MomentEvidence],
             curve = curves.get((beta, width))
             if curve is not None:
                 right.plot(curve[0], np.log10(curve[1]), color=colour, lw=1.3)
+                right.plot(ls, np.log10(pred), "_", color=colour, ms=14, mew=1.5)
             left.errorbar(ls, mean / pred, yerr=1.96 * se / pred, fmt=marker + "-", color=colour, ms=5,
                           capsize=3, lw=1.0, label=label)
         left.axhline(1.0, color="black", lw=1.2)
@@ -67,8 +79,12 @@ def moment_figure(family: Family, evidence: list[MomentEvidence],
             ax.minorticks_off()
             ax.set_xlabel(DEPTH_LABEL, fontsize=9)
             ax.grid(alpha=0.3)
-        left.legend(fontsize=8, ncols=2 if len(keys) > 4 else 1)
-        fig.suptitle(f"{family_label(family)}: exact second moment (SPEC 4.2)", fontsize=11)
+        if use_colorbar:
+            cbar = fig.colorbar(ScalarMappable(norm=bnorm, cmap=_truncated(cmap)), ax=[left, right], shrink=0.9)
+            cbar.set_label(r"$\beta$ (dimensionless)", fontsize=9)
+        else:
+            left.legend(fontsize=8, ncols=2 if len(keys) > 4 else 1)
+        fig.suptitle(f"{family_label(family)}{where}: exact second moment (SPEC 4.2)", fontsize=11)
 
     caption = (
         f"Monte Carlo mean of ‖h_L‖²/‖h_0‖² = exp(2·fwd) over independent networks with its 95% interval "
@@ -76,7 +92,7 @@ def moment_figure(family: Family, evidence: list[MomentEvidence],
         f"{family_label(family)}. Left: the ratio, which must straddle 1 within its error bars. Only cells "
         f"where the mean is well estimated are drawn (sample variance of 2·fwd ≤ 1); heavier-tailed "
         f"cells are judged on log-statistics instead.")
-    return Figure(title=f"Exact second moment, {family_label(family)}", caption=caption, draw=draw,
+    return Figure(title=f"Exact second moment, {family_label(family)}{where}", caption=caption, draw=draw,
                   size=(10.5, 4.8))
 
 
@@ -111,10 +127,8 @@ def lognormal_figure(evidence: list[LawEvidence]) -> tuple[Figure | None, str]:
             ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=7,
                     bbox=dict(facecolor="white", alpha=0.85, edgecolor="#cccccc"))
             ax.set_ylim(top=ax.get_ylim()[1] * 1.45)  # room for the text box above the bars
-        for idx, ax in enumerate(axes[:len(shown)]):
-            ax.set_xlabel(r"$\log(\|h_L\|^2/\|h_0\|^2)$ (nats)", fontsize=9)
-            if idx % ncols == 0:
-                ax.set_ylabel("probability density (per nat)", fontsize=9)
+        bottom_xlabel(list(axes[:len(shown)]), ncols, r"$\log(\|h_L\|^2/\|h_0\|^2)$ (nats)")
+        fig.supylabel("probability density (per nat)", fontsize=9)
         for ax in axes[len(shown):]:
             ax.set_visible(False)
         handles = [Line2D([], [], color="#8fb3d9", lw=8, label="simulated (histogram)"),

@@ -108,8 +108,11 @@ class LawCheck:
 def lognormal_check(x: np.ndarray, mean: float, var: float, c: float, depth: int) -> LawCheck:
     """Compare samples `x` of 2 fwd (shape (samples,)) with Normal(mean, var) at depth `depth`.
 
-    The variance's standard error uses the sample fourth moment, Var(s^2) ~ (m4 - s^4)/n, so it
-    stays honest when the law is not normal.
+    Standard errors are the larger of the one under the predicted law (sqrt(var/n) for the mean,
+    var sqrt(2/(n-1)) for the variance) and the sample one (sd/sqrt(n); sqrt((m4 - s^4)/n) from the
+    sample fourth moment). The null one keeps the test calibrated at small n, where a sample that
+    happens to be narrow would otherwise shrink its own standard error; the sample one keeps it
+    honest when the law has heavier tails than predicted.
     """
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -118,9 +121,11 @@ def lognormal_check(x: np.ndarray, mean: float, var: float, c: float, depth: int
     s2 = float(centred.var(ddof=1))
     m4 = float((centred**4).mean())
     ks = stats.kstest(x, "norm", args=(mean, math.sqrt(var)))
+    mean_se = max(math.sqrt(s2 / n), math.sqrt(var / n))
+    var_se = max(math.sqrt(max(m4 - s2**2, 0.0) / n), var * math.sqrt(2.0 / (n - 1)))
     return LawCheck(
-        n=n, mean=float(x.mean()), mean_se=float(x.std(ddof=1) / math.sqrt(n)), var=s2,
-        var_se=math.sqrt(max(m4 - s2**2, 0.0) / n), predicted_mean=mean, predicted_var=var,
+        n=n, mean=float(x.mean()), mean_se=mean_se, var=s2, var_se=var_se,
+        predicted_mean=mean, predicted_var=var,
         mean_bias=c**2 / depth, var_bias=2 * c**2 / depth,
         ks_statistic=float(ks.statistic), ks_pvalue=float(ks.pvalue),
     )

@@ -308,7 +308,10 @@ def _table(pages: TextPages, table: Table) -> None:
         pages.table(table)
         return
     keep = [r for r in table.rows if table.verdict_of(r) != "agree"]
-    pages.table(Table(columns=table.columns, rows=keep, title=table.title, verdict_column=table.verdict_column,
-                      widths=table.widths))
+    if keep:
+        pages.table(Table(columns=table.columns, rows=keep, title=table.title, verdict_column=table.verdict_column,
+                          widths=table.widths))
+    else:
+        pages.paragraph(table.title, size=10.0, weight="bold", gap=0.05)
     pages.note(f"{len(table.rows) - len(keep)} agreeing rows of this table are omitted here to keep the PDF short; "
                f"the HTML report and the CSV files list all {len(table.rows)}.")

@@ -28,6 +28,7 @@ from reports.plotting import (
     QUANTITY_LABEL,
     QUANTITY_WORDS,
     VERDICT_COLOURS,
+    bottom_xlabel,
     edges,
     grid_values,
     regularity_label,
@@ -151,9 +152,8 @@ def _phase_over_regularity(family: Family, cells: list[Row], th: dict[str, np.nd
         for idx, ax in enumerate(axes[:len(depths)]):
             if idx + ncols >= len(depths):  # nothing drawn below this panel
                 ax.xaxis.set_tick_params(labelbottom=True)
-                ax.set_xlabel(regularity_label(init), fontsize=9)
-            if idx % ncols == 0:
-                ax.set_ylabel(BETA_LABEL, fontsize=9)
+        bottom_xlabel(list(axes[:len(depths)]), ncols, regularity_label(init))
+        fig.supylabel(BETA_LABEL, fontsize=9)
         cbar = fig.colorbar(mesh, ax=list(axes[:len(depths)]), shrink=0.9)
         cbar.set_label(f"log10 median {QUANTITY_LABEL[quantity]} (decades)", fontsize=9)
         fig.suptitle(f"{family_label(family)}: median {QUANTITY_WORDS[quantity]}", fontsize=11)

@@ -128,3 +128,15 @@ def pick_evenly(values: list, most: int) -> list:
         return list(values)
     idx = np.unique(np.round(np.linspace(0, len(values) - 1, most)).astype(int))
     return [values[i] for i in idx]
+
+
+def bottom_xlabel(axes: list, ncols: int, text: str) -> None:
+    """Label the x axis once under a grid of panels (a figure-level label would collide with the
+    legend below it): under every bottom panel for one or two columns, else under the middle one."""
+    n = len(axes)
+    bottom = [ax for i, ax in enumerate(axes) if i + ncols >= n]
+    if ncols <= 2:
+        for ax in bottom:
+            ax.set_xlabel(text, fontsize=9)
+    else:
+        bottom[len(bottom) // 2].set_xlabel(text, fontsize=9)

@@ -21,6 +21,7 @@ from reports.plotting import (
     DEPTH_LABEL,
     QUANTITY_LABEL,
     QUANTITY_WORDS,
+    bottom_xlabel,
     log10_median,
     median_halfwidth,
     pick_evenly,
@@ -29,6 +30,7 @@ from reports.rundata import Family, Row, family_label, rkey
 
 MAX_PANELS = 6
 MAX_BETAS = 10
+TOP_DECADES = 3.0
 
 
 def _slope_line(ls: np.ndarray, ys: np.ndarray, slope: float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +60,11 @@ def scaling_figure(family: Family, cells: list[Row], regimes: list[Row], quantit
     nrows = math.ceil(len(regs) / ncols)
     bnorm = Normalize(vmin=min(betas), vmax=max(betas) if max(betas) > min(betas) else min(betas) + 1)
     cmap = colormaps["viridis"]
+    shown = [log10_median(r, quantity) for r in cells
+             if rkey(r.get("regularity")) in regs and rkey(r["beta"]) in betas]
+    shown = [v for v in shown if math.isfinite(v)] or [0.0]
+    # exploding lines would squash everything else: the axis stops TOP_DECADES above zero
+    bottom, top = min(shown) - 0.3, min(max(shown), TOP_DECADES) + 0.3
 
     def draw(fig: FigureBase) -> None:
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
@@ -73,14 +80,19 @@ def scaling_figure(family: Family, cells: list[Row], regimes: list[Row], quantit
                 colour = cmap(bnorm(beta))
                 ax.errorbar(ls, ys, yerr=np.nan_to_num(err), color=colour, marker="o", ms=4, lw=1.4,
                             capsize=2)
+                off = ys > top
+                if off.any():  # exploded beyond the axis: marked at the top edge, not dropped
+                    ax.plot(ls[off], np.full(off.sum(), top), "^", color=colour, ms=7, mec="black", mew=0.5,
+                            clip_on=False, zorder=5)
                 pred = predicted.get((reg, beta))
-                if pred is not None:
-                    slope = pred.get("predicted_slope")
-                    if slope is not None and math.isfinite(slope):
-                        ax.plot(*_slope_line(ls, ys, slope), color=colour, ls="--", lw=1.2)
-                    fin = pred.get("finite_depth_slope")
-                    if fin is not None and math.isfinite(fin) and (slope is None or abs(fin - slope) > 0.02):
-                        ax.plot(*_slope_line(ls, ys, fin), color=colour, ls=":", lw=1.4)
+                slope = None if pred is None else pred.get("predicted_slope")
+                if slope is None or not math.isfinite(slope):
+                    continue  # explosion predicted: no slope, and the finite-depth formula does not hold
+                ax.plot(*_slope_line(ls, ys, slope), color=colour, ls="--", lw=1.2)
+                fin = pred.get("finite_depth_slope")
+                if fin is not None and math.isfinite(fin) and abs(fin - slope) > 0.02:
+                    ax.plot(*_slope_line(ls, ys, fin), color=colour, ls=":", lw=1.4)
+            ax.set_ylim(bottom, top)
             ax.set_xscale("log")
             ax.set_xticks(depths, [str(L) for L in depths])
             ax.minorticks_off()
@@ -88,11 +100,8 @@ def scaling_figure(family: Family, cells: list[Row], regimes: list[Row], quantit
             title = family_label(family) if reg is None else f"{_reg_symbol(family[2])} = {reg:g}"
             ax.set_title(title, fontsize=10)
             ax.grid(alpha=0.3)
-        for idx, ax in enumerate(axes[:len(regs)]):
-            if idx + ncols >= len(regs):
-                ax.set_xlabel(DEPTH_LABEL, fontsize=9)
-            if idx % ncols == 0:
-                ax.set_ylabel(f"log10 median {QUANTITY_LABEL[quantity]}\n(decades)", fontsize=9)
+        bottom_xlabel(list(axes[:len(regs)]), ncols, DEPTH_LABEL)
+        fig.supylabel(f"log10 median {QUANTITY_LABEL[quantity]} (decades)", fontsize=9)
         for ax in axes[len(regs):]:
             ax.set_visible(False)
         mappable = cm.ScalarMappable(norm=bnorm, cmap=cmap)
@@ -111,7 +120,8 @@ def scaling_figure(family: Family, cells: list[Row], regimes: list[Row], quantit
         f"(β_c − β, drawn through the centre of the points; none where theory predicts explosion); dotted "
         f"lines the finite-depth slope where it differs. Look for solid and dashed lines to be parallel: "
         f"rising lines are exploding, flat ones critical, falling ones tending to the identity. Error bars: "
-        f"95% intervals of the median (normal approximation, √(π/2)·sd/√n).")
+        f"95% intervals of the median (normal approximation, √(π/2)·sd/√n). The axis stops "
+        f"{TOP_DECADES:g} decades above 1; points beyond it (explosion) are marked ▲ on the top edge.")
     fig = Figure(title=f"Depth scaling, {family_label(family)} ({quantity})", caption=caption, draw=draw,
                  size=(10.5, 2.2 + 3.2 * nrows))
     return fig, note
