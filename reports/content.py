@@ -25,7 +25,7 @@ from reports.evidence import (
 from reports.lawplots import lognormal_figure, moment_figure
 from reports.laws import LEVEL, MAX_LOG_VARIANCE, MAX_RELATIVE_BIAS, z_critical
 from reports.phase import Curve, phase_figure, verdict_map
-from reports.plotting import QUANTITY_WORDS, fmt, fmt_ci
+from reports.plotting import QUANTITY_WORDS, edges, fmt, fmt_ci
 from reports.rundata import Family, RunData, family_label, family_of, rkey
 from reports.scaling import scaling_figure
 from reports.training import NO_TRAINING, metric_columns, training_figure
@@ -103,7 +103,12 @@ def _critical_curve(data: RunData, family: Family, theory: ModuleType | None) ->
     cell = predictions.cell_from_row(rows[0])
     if len(regs) < 2 or cell is None:
         return None
-    xs = np.linspace(min(regs), max(regs), CURVE_POINTS)
+    grid = edges(regs)  # the curve spans the heatmap's cells, not only their centres
+    if cell.init in ("fgn", "fbm"):  # H in (0, 1)
+        lo, hi = max(grid[0], 0.005), min(grid[-1], 0.995)
+    else:  # a length-scale > 0
+        lo, hi = max(grid[0], 0.5 * regs[0]), grid[-1]
+    xs = np.linspace(lo, hi, CURVE_POINTS)
     ys = predictions.critical_curve(theory, cell, xs)
     if ys is not None:
         return xs, ys

@@ -32,7 +32,8 @@ h3 { font-size: 1.05em; margin-top: 1.6em; }
 .summary { background: #f4f6f8; border-left: 4px solid #335; padding: 0.6em 1.2em; }
 nav ol { columns: 2; }
 .note { background: #fff8e1; border-left: 4px solid #e0a526; padding: 0.4em 0.8em; margin: 0.8em 0; }
-table { border-collapse: collapse; width: 100%; font-size: 0.86em; margin: 0.6em 0 1.2em; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; overflow-wrap: anywhere;
+        font-size: 0.86em; margin: 0.6em 0 1.2em; }
 th, td { border: 1px solid #c9c9c9; padding: 0.3em 0.45em; vertical-align: top; text-align: left; }
 th { background: #e9ecef; }
 tr.v-agree td.verdict { background: #d7f0df; color: #14532d; font-weight: bold; }
@@ -110,7 +111,12 @@ def render_table(table: Table) -> str:
         cls = f' class="v-{verdict.replace(" ", "-")}"' if verdict else ""
         cells = "".join(f'<td{" class=verdict" if i == vcol else ""}>{text(v)}</td>' for i, v in enumerate(row))
         body.append(f"<tr{cls}>{cells}</tr>")
-    html_table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    cols = ""
+    if table.widths:
+        total = sum(table.widths)
+        cols = "".join(f'<col style="width:{100 * w / total:.1f}%">' for w in table.widths)
+        cols = f"<colgroup>{cols}</colgroup>"
+    html_table = f"<table>{cols}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     title = f"<h3>{text(table.title)}</h3>" if table.title else ""
     if table.collapsed:
         counts = _verdict_counts(table)
