@@ -17,6 +17,7 @@ from reports.evidence import (
     LawEvidence,
     LeadingEvidence,
     MomentEvidence,
+    cell_where,
     law_evidence,
     leading_evidence,
     moment_curve,
@@ -307,7 +308,7 @@ def _moment_table(moments: list[MomentEvidence]) -> Table:
         else:
             verdict = "agree" if all(c.passes(zcrit[q]) for q, c in e.checks.items() if q != "bwd"
                                      and c.well_estimated) else "disagree"
-        rows.append([family_label(e.family), f"{e.cell.beta:g}", str(e.cell.depth), str(e.fwd.n),
+        rows.append([cell_where(e.cell), f"{e.cell.beta:g}", str(e.cell.depth), str(e.fwd.n),
                      fmt(e.fwd.predicted, 5), cell_text(e, "fwd"), cell_text(e, "diff"), cell_text(e, "bwd"),
                      verdict])
     return Table(
@@ -327,7 +328,7 @@ def _law_table(laws: list[LawEvidence]) -> Table:
     for e in laws:
         c = e.check
         ok = c.mean_ok(zcrit) and c.var_ok(zcrit) and c.ks_ok(ks_level)
-        rows.append([family_label(e.family), str(e.cell.depth), str(e.cell.width), str(c.n),
+        rows.append([cell_where(e.cell), str(e.cell.depth), str(e.cell.width), str(c.n),
                      f"{c.mean:.3f} ± {1.96 * c.mean_se:.3f}", f"{c.predicted_mean:.3f} (±{c.mean_bias:.3f})",
                      f"{c.var:.3f} ± {1.96 * c.var_se:.3f}", f"{c.predicted_var:.3f} (±{c.var_bias:.3f})",
                      f"{c.ks_pvalue:.2g}", "agree" if ok else "disagree"])

@@ -15,7 +15,7 @@ import numpy as np
 
 from reports import predictions
 from reports.laws import LawCheck, MomentCheck, lognormal_check, moment_check
-from reports.rundata import Family, RunData, family_of, rkey
+from reports.rundata import Family, RunData, family_label, family_of, rkey
 
 CURVE_POINTS = 40
 
@@ -66,6 +66,13 @@ def cell_family(cell: Any) -> Family:
     """The (block, activation, init, dist, width) family of a `sim.Cell`."""
     return family_of({"block": cell.block, "activation": cell.activation, "init": cell.init,
                       "dist": cell.dist, "width": cell.width})
+
+
+def cell_where(cell: Any) -> str:
+    """The family label of a cell, with its regularity value when it has one ('res3 relu fgn, d = 16, H = 0.5')."""
+    label = family_label(cell_family(cell))
+    symbol = {"fgn": "H", "fbm": "H", "smooth": "ℓ"}.get(cell.init)
+    return label if symbol is None else f"{label}, {symbol} = {cell.regularity:g}"
 
 
 def moment_evidence(data: RunData, theory: ModuleType | None) -> list[MomentEvidence]:

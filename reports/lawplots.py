@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from scipy import stats
 
 from reports.document import Figure
-from reports.evidence import LawEvidence, MomentEvidence
+from reports.evidence import LawEvidence, MomentEvidence, cell_where
 from reports.plotting import DEPTH_LABEL, bottom_xlabel, pick_evenly
 from reports.rundata import Family, family_label, rkey
 
@@ -120,7 +120,7 @@ def lognormal_figure(evidence: list[LawEvidence]) -> tuple[Figure | None, str]:
             ax.plot(grid, stats.norm.pdf(grid, chk.predicted_mean, sd), color="#c0392b", lw=2.0,
                     label="predicted normal")
             ax.axvline(chk.mean, color="#1f3b73", lw=1.2, ls="--", label="sample mean")
-            ax.set_title(f"{family_label(ev.family)}, L = {ev.cell.depth}", fontsize=9)
+            ax.set_title(f"{cell_where(ev.cell)}, L = {ev.cell.depth}", fontsize=9)
             text = (f"n = {chk.n}\nmean {chk.mean:.3f} ± {1.96 * chk.mean_se:.3f} (pred {chk.predicted_mean:.3f})"
                     f"\nvar {chk.var:.3f} ± {1.96 * chk.var_se:.3f} (pred {chk.predicted_var:.3f})"
                     f"\nKS p = {chk.ks_pvalue:.2g}")
