@@ -40,6 +40,18 @@ def assert_z(estimate: float, se: float, expected: float, level: float, tests: i
         f"{f' + bias {bias:.3g}' if bias else ''})")
 
 
+def median_slope_bias(beta: float, c_sigma: float = 0.5, smallest_depth: int = 64) -> float:
+    """Bound on the finite-depth bias of the median deviation's log-log slope, iid res3.
+
+    E||h_L - h_0||^2 = (1 + c L^-2b)^L - 1 = c L^(1-2b) (1 + c L^(1-4b)/2 + ...) by the exact law,
+    so the slope of its square root differs from 1/2 - b by at most |1 - 4b| c L^(1-4b) / 4 at the
+    smallest depth; the median/RMS ratio of a sum of L martingale increments converges at rate 1/L,
+    for which 1/L at the smallest depth is allowed.
+    """
+    low = float(smallest_depth)
+    return abs(1 - 4 * beta) * c_sigma * low ** (1 - 4 * beta) / 4 + 1 / low
+
+
 def as_stored(result):
     """A SimResult as the grid's StoredCell, so tests can use the grid's estimators directly."""
     from sim.store import StoredCell

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import stats
-from stat_tools import as_stored, z_critical
+from stat_tools import as_stored, median_slope_bias, z_critical
 
 import theory
 from sim import Cell, simulate_betas
@@ -49,17 +49,6 @@ def series(init: str, betas: tuple[float, ...], hurst: float | None = None,
     return out
 
 
-def _finite_depth_bias(beta: float) -> float:
-    """Bound on the slope's finite-depth bias for the median deviation, iid res3 relu.
-
-    E||h_L - h_0||^2 = (1 + c L^-2b)^L - 1 = c L^(1-2b) (1 + c L^(1-4b)/2 + ...) by the exact law,
-    so the slope of its square root differs from 1/2 - b by at most (1 - 4b) c L^(1-4b) / 4 at the
-    smallest depth; the median/RMS ratio of a sum of L martingale increments converges at rate 1/L.
-    We allow the first term at L = 64 plus 1/64.
-    """
-    return abs(1 - 4 * beta) * C_RELU * 64.0 ** (1 - 4 * beta) / 4 + 1 / 64
-
-
 def test_slope_of_median_deviation_identity_side() -> None:
     """beta = 3/4 and 1: the slope's interval contains 1/2 - beta and excludes 0.
 
@@ -69,7 +58,7 @@ def test_slope_of_median_deviation_identity_side() -> None:
     for beta in (0.75, 1.0):
         fit = slope_for(data[beta], "diff")
         expected = 0.5 - beta
-        allowed = Z * fit.slope_se + _finite_depth_bias(beta)
+        allowed = Z * fit.slope_se + median_slope_bias(beta)
         assert abs(fit.slope - expected) <= allowed, (beta, fit.slope, fit.slope_se, expected)
         assert fit.slope + Z * fit.slope_se < 0, (beta, fit.slope, fit.slope_se)
 
@@ -80,7 +69,7 @@ def test_slope_at_critical_beta_is_flat() -> None:
     At beta = 1/2 the deviation converges in law (neural SDE); the exact moment's slope over these
     depths is -c/(4 L) at most in size, well inside the allowance."""
     fit = slope_for(series("iid", IID_BETAS)[0.5], "diff")
-    allowed = Z * fit.slope_se + _finite_depth_bias(0.5)
+    allowed = Z * fit.slope_se + median_slope_bias(0.5)
     assert abs(fit.slope) <= allowed, (fit.slope, fit.slope_se)
     assert abs(fit.slope) + Z * fit.slope_se < 0.1, (fit.slope, fit.slope_se)
 
@@ -147,9 +136,9 @@ def test_backward_pass_follows_the_same_trichotomy() -> None:
     explode = slope_for(data[0.25], "bwd_diff")
     assert explode.slope - Z * explode.slope_se > 0.05, explode
     flat = slope_for(data[0.5], "bwd_diff")
-    assert abs(flat.slope) <= Z * flat.slope_se + _finite_depth_bias(0.5), flat
+    assert abs(flat.slope) <= Z * flat.slope_se + median_slope_bias(0.5), flat
     identity = slope_for(data[1.0], "bwd_diff")
-    assert abs(identity.slope + 0.5) <= Z * identity.slope_se + _finite_depth_bias(1.0), identity
+    assert abs(identity.slope + 0.5) <= Z * identity.slope_se + median_slope_bias(1.0), identity
     med = {beta: [median_stat(data[beta][d].logs["bwd"]).median for d in DEPTHS] for beta in (0.25, 1.0)}
     assert med[0.25][-1] > med[0.25][0] + 1.0
     assert abs(med[1.0][-1]) < abs(med[1.0][0])
