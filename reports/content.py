@@ -5,7 +5,6 @@ tables only and never simulates."""
 from __future__ import annotations
 
 import json
-import math
 from types import ModuleType
 from typing import Any
 
@@ -24,7 +23,7 @@ from reports.evidence import (
     moment_evidence,
 )
 from reports.lawplots import lognormal_figure, moment_figure
-from reports.laws import LEVEL, MAX_LOG_VARIANCE, MAX_RELATIVE_BIAS, z_critical
+from reports.laws import LEVEL, MAX_MEAN_SKEWNESS, MAX_RELATIVE_BIAS, mean_skewness, z_critical
 from reports.phase import Curve, phase_figure, verdict_map
 from reports.plotting import QUANTITY_WORDS, edges, fmt, fmt_ci
 from reports.rundata import Family, RunData, family_label, family_of, rkey
@@ -232,8 +231,11 @@ def _law_section(data: RunData, theory: ModuleType | None, evidence: Evidence,
                              "iid weights and a positively homogeneous activation, or a linear block)."))
     else:
         s.blocks.append(Paragraph(
-            f"Exact second moment (SPEC 4.2). Tested only where the mean is well estimated (sample variance "
-            f"of 2·fwd ≤ {MAX_LOG_VARIANCE:g}); z-tests at family-wise level {LEVEL:g} (Bonferroni)."))
+            f"Exact second moment (SPEC 4.2). Means of exploding quantities are heavy-tailed: a mean is tested "
+            f"only where it is well estimated, i.e. where the skewness of the mean of n log-normal draws with "
+            f"the sample's log-variance v, (e^v + 2)·√(e^v − 1)/√n, is at most {MAX_MEAN_SKEWNESS:g}; t-tests at "
+            f"family-wise level {LEVEL:g} (Bonferroni), with Student-t critical values since each standard error "
+            f"is estimated from the same n draws."))
         for fam in sorted({e.family for e in moments}):
             ev = [e for e in moments if e.family == fam]
             spans: dict[tuple[float | None, int], list[Any]] = {}
@@ -270,35 +272,34 @@ def _law_section(data: RunData, theory: ModuleType | None, evidence: Evidence,
 
 def _leading_table(leading: list[LeadingEvidence]) -> Table:
     tested = [e for e in leading if e.check.well_estimated]
-    zcrit = z_critical(LEVEL, len(tested)) if tested else math.inf
     rows = []
     for e in leading:
         c = e.check
         if c.well_estimated:
-            ok = abs(c.mean - c.predicted) <= zcrit * c.se + e.relative_bias * c.predicted
+            ok = c.within(LEVEL, len(tested), e.relative_bias * c.predicted)
             ci, verdict = fmt_ci(c.mean, c.mean - 1.96 * c.se, c.mean + 1.96 * c.se, 4), "agree" if ok else "disagree"
         else:
             ci, verdict = "not tested (heavy-tailed)", "inconclusive"
         rows.append([e.cell.label().rsplit(" d=", 1)[0], str(e.cell.width), str(c.n), fmt(c.predicted, 4),
                      f"±{e.relative_bias * c.predicted:.2g}", ci, verdict])
     return Table(columns=["Cell", "d", "n", "Leading order", "Allowance", "MC mean [95% CI]", "Verdict"], rows=rows,
-                 title=f"Leading-order deviation checks (|error| ≤ {zcrit:.2f}·SE + allowance)",
+                 title=(f"Leading-order deviation checks (|error| ≤ t·SE + allowance, Student t with n − 1 degrees "
+                        f"of freedom at family-wise level {LEVEL:g})"),
                  verdict_column="Verdict", widths=[0.3, 0.05, 0.05, 0.12, 0.1, 0.26, 0.12],
                  collapsed=len(rows) > MAX_PDF_POINTS)
 
 
 def _moment_table(moments: list[MomentEvidence]) -> Table:
     """One row per cell: the three Monte Carlo means against the closed form, with z-scores."""
-    zcrit = {q: z_critical(LEVEL, max(1, sum(1 for e in moments if q in e.checks and e.checks[q].well_estimated)))
-             for q in ("fwd", "diff", "bwd")}
+    tests = {q: sum(1 for e in moments if q in e.checks and e.checks[q].well_estimated) for q in ("fwd", "diff", "bwd")}
 
     def cell_text(e: MomentEvidence, q: str) -> str:
         c = e.checks.get(q)
         if c is None:
             return "—"
         if not c.well_estimated:
-            return f"not tested (variance of log {fmt(c.log_variance, 2)} > {MAX_LOG_VARIANCE:g})"
-        return f"{fmt_ci(c.mean, c.mean - 1.96 * c.se, c.mean + 1.96 * c.se, 4)} z = {c.z:.2f}"
+            return f"not tested (heavy-tailed: skewness of the mean {fmt(mean_skewness(c.log_variance, c.n), 2)})"
+        return f"{fmt_ci(c.mean, c.mean - 1.96 * c.se, c.mean + 1.96 * c.se, 4)} t = {c.z:.2f}"
 
     rows = []
     for e in moments:
@@ -306,7 +307,7 @@ def _moment_table(moments: list[MomentEvidence]) -> Table:
         if not exact:
             verdict = "inconclusive"
         else:
-            verdict = "agree" if all(c.passes(zcrit[q]) for q, c in e.checks.items() if q != "bwd"
+            verdict = "agree" if all(c.passes(LEVEL, tests[q]) for q, c in e.checks.items() if q != "bwd"
                                      and c.well_estimated) else "disagree"
         rows.append([cell_where(e.cell), f"{e.cell.beta:g}", str(e.cell.depth), str(e.fwd.n),
                      fmt(e.fwd.predicted, 5), cell_text(e, "fwd"), cell_text(e, "diff"), cell_text(e, "bwd"),
@@ -316,8 +317,8 @@ def _moment_table(moments: list[MomentEvidence]) -> Table:
                  "MC mean ‖h_L−h_0‖²/‖h_0‖² (closed form − 1)", "MC mean ‖p_0‖²/‖p_L‖² (conjecture: close)",
                  "Verdict (exact law)"],
         rows=rows, verdict_column="Verdict (exact law)", collapsed=len(rows) > MAX_PDF_POINTS,
-        title=(f"Second-moment z-tests per cell, family-wise level {LEVEL:g} per quantity (|z| ≤ "
-               f"{zcrit['fwd']:.2f} for ‖h_L‖²); the gradient column is shown, not judged here"),
+        title=(f"Second-moment t-tests per cell (t = (mean − closed form)/SE, Student t with n − 1 degrees of "
+               f"freedom), family-wise level {LEVEL:g} per quantity; the gradient column is shown, not judged here"),
         widths=[0.13, 0.04, 0.04, 0.04, 0.09, 0.18, 0.18, 0.18, 0.09])
 
 

@@ -90,7 +90,7 @@ def moment_figure(family: Family, evidence: list[MomentEvidence],
         f"Monte Carlo mean of ‖h_L‖²/‖h_0‖² = exp(2·fwd) over independent networks with its 95% interval "
         f"(points), against the exact identity E‖h_L‖²/‖h_0‖² = (1 + c_σ α_L²)^L (lines), for "
         f"{family_label(family)}. Left: the ratio, which must straddle 1 within its error bars. Only cells "
-        f"where the mean is well estimated are drawn (sample variance of 2·fwd ≤ 1); heavier-tailed "
+        f"where the mean is well estimated are drawn (see the text: skewness of the mean ≤ 0.5); heavier-tailed "
         f"cells are judged on log-statistics instead.")
     return Figure(title=f"Exact second moment, {family_label(family)}{where}", caption=caption, draw=draw,
                   size=(10.5, 4.8))

@@ -123,7 +123,7 @@ def scaling_figure(family: Family, cells: list[Row], regimes: list[Row], quantit
         f"95% intervals of the median (normal approximation, √(π/2)·sd/√n). The axis stops "
         f"{TOP_DECADES:g} decades above 1; points beyond it (explosion) are marked ▲ on the top edge.")
     fig = Figure(title=f"Depth scaling, {family_label(family)} ({quantity})", caption=caption, draw=draw,
-                 size=(10.5, 2.2 + 3.2 * nrows))
+                 size=(10.5, 2.2 + 3.2 * nrows if nrows == 1 else 1.6 + 2.6 * nrows))
     return fig, note
 
 

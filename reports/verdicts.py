@@ -8,7 +8,7 @@ How a claim is judged depends on what it predicts (`evidence_kind`):
   rows, backward claims the `bwd_diff` rows. Observed thresholds are listed beside beta_c claims.
 - slope: whether each fitted slope's 95% interval contains the predicted slope.
 - thresholds: thresholds.csv (observed beta_c with its interval against the finite-depth threshold).
-- moments: z-tests of Monte Carlo means of exp(2 log-ratio) against the exact closed forms.
+- moments: t-tests of Monte Carlo means of exp(2 log-ratio) against the exact closed forms.
 - law: z-tests of the mean and variance of 2 fwd at beta = 1/2, and a KS test of its shape.
 - leading: the mean squared deviation against the leading-order finite-depth formula.
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from reports import predictions
 from reports.evidence import LawEvidence, LeadingEvidence, MomentEvidence
-from reports.laws import LEVEL, MAX_LOG_VARIANCE, MAX_RELATIVE_BIAS, z_critical
+from reports.laws import LEVEL, MAX_MEAN_SKEWNESS, MAX_RELATIVE_BIAS, z_critical
 from reports.plotting import fmt, fmt_ci
 from reports.rundata import Row, RunData, family_label, family_of, regularity_name, rkey
 
@@ -224,7 +224,7 @@ def _slope_row(rows: list[Row]) -> tuple[str | None, str]:
 
 
 def _moment_row(evidence: list[MomentEvidence], quantity: str) -> tuple[str, str]:
-    """z-tests of Monte Carlo means of exp(2 log-ratio) against the exact closed form."""
+    """t-tests of Monte Carlo means of exp(2 log-ratio) against the exact closed form."""
     label = {"fwd": "‖h_L‖²/‖h_0‖²", "diff": "‖h_L−h_0‖²/‖h_0‖²", "bwd": "‖p_0‖²/‖p_L‖²"}[quantity]
     checks = [(e, e.checks[quantity]) for e in evidence if quantity in e.checks]
     if not checks:
@@ -232,16 +232,17 @@ def _moment_row(evidence: list[MomentEvidence], quantity: str) -> tuple[str, str
     tested = [(e, c) for e, c in checks if c.well_estimated]
     heavy = len(checks) - len(tested)
     if not tested:
-        return (f"{len(checks)} cell(s), none with a well-estimated mean (sample variance of the log > "
-                f"{MAX_LOG_VARIANCE:g}); the regime rows judge them on log-statistics."), "inconclusive"
-    zcrit = z_critical(LEVEL, len(tested))
-    failed = [(e, c) for e, c in tested if not c.passes(zcrit)]
+        return (f"{len(checks)} cell(s), none with a well-estimated mean (too heavy-tailed for the number of "
+                f"samples: skewness of the mean > {MAX_MEAN_SKEWNESS:g}); the regime rows judge them on "
+                f"log-statistics."), "inconclusive"
+    failed = [(e, c) for e, c in tested if not c.passes(LEVEL, len(tested))]
     worst_e, worst = max(tested, key=lambda ec: abs(ec[1].z))
     ratios = [c.mean / c.predicted for _, c in tested if c.predicted > 0]
     text = (f"{len(tested)} cell(s) with a well-estimated mean of {label} ({heavy} heavier-tailed not tested); "
-            f"MC/closed form {min(ratios):.3f} to {max(ratios):.3f}; z-tests at family-wise level {LEVEL:g} "
-            f"(|z| ≤ {zcrit:.2f}): {len(tested) - len(failed)} pass; largest |z| = {abs(worst.z):.2f} at "
-            f"β={worst_e.cell.beta:g}, L={worst_e.cell.depth}, d={worst_e.cell.width}.")
+            f"MC/closed form {min(ratios):.3f} to {max(ratios):.3f}; t-tests at family-wise level {LEVEL:g} "
+            f"(|t| ≤ {worst.critical(LEVEL, len(tested)):.2f} at n = {worst.n}): {len(tested) - len(failed)} pass; "
+            f"largest |t| = {abs(worst.z):.2f} at β={worst_e.cell.beta:g}, L={worst_e.cell.depth}, "
+            f"d={worst_e.cell.width}.")
     if not failed:
         return text, "agree"
     if quantity == "bwd":
@@ -256,12 +257,11 @@ def _leading_row(evidence: list[LeadingEvidence]) -> tuple[str, str]:
     if not tested:
         return (f"no stored cell in the formula's range of validity (α_L² L ≤ {MAX_RELATIVE_BIAS:g}) with a "
                 f"well-estimated mean."), "inconclusive"
-    zcrit = z_critical(LEVEL, len(tested))
     failed = [e for e in tested
-              if abs(e.check.mean - e.check.predicted) > zcrit * e.check.se + e.relative_bias * e.check.predicted]
+              if not e.check.within(LEVEL, len(tested), e.relative_bias * e.check.predicted)]
     ratios = [e.check.mean / e.check.predicted for e in tested]
     text = (f"{len(tested)} cell(s) with α_L² L ≤ {MAX_RELATIVE_BIAS:g}: MC mean of ‖h_L−h_0‖²/‖h_0‖² over the "
-            f"leading-order value {min(ratios):.3f} to {max(ratios):.3f}; z-tests at family-wise level {LEVEL:g} "
+            f"leading-order value {min(ratios):.3f} to {max(ratios):.3f}; t-tests at family-wise level {LEVEL:g} "
             f"with a relative allowance α_L² L for the dropped order: {len(tested) - len(failed)} pass.")
     for e in failed[:MAX_LISTED]:
         text += (f" {e.cell.label()}: {e.check.mean:.4g} ± {1.96 * e.check.se:.2g} vs {e.check.predicted:.4g}.")
