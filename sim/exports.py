@@ -3,6 +3,8 @@
 - `cells.csv`: one row per stored cell with statistics of each quantity's per-sample log.
 - `regimes.csv` and `thresholds.csv`: from `sim.regimes` (slopes, observed and predicted regimes,
   thresholds, verdicts).
+- `training.csv` (runs with --train): one row per trained cell, statistics of each per-network
+  metric after training and the medians of the four quantities before and after.
 
 Numbers are written with `repr` (shortest text that reads back to the same float64) and missing
 values as empty fields, so identical stores give byte-identical files. Each file is written to a
@@ -23,7 +25,7 @@ import numpy as np
 from sim.engine import QUANTITIES
 from sim.predictions import Predictor
 from sim.regimes import tables
-from sim.store import StoredCell
+from sim.store import StoredCell, StoredTraining
 
 STATS = ("n", "mean", "median", "std", "se", "nonfinite")
 CELL_COLUMNS = (
@@ -42,6 +44,19 @@ THRESHOLD_COLUMNS = (
     "block", "activation", "init", "dist", "regularity", "quantity", "observed_beta_c", "beta_c_lo",
     "beta_c_hi", "finite_depth_beta_c", "asymptotic_beta_c", "verdict",
     "verdict_basis", "width", "negative_slope", "dtype", "seed", "depths", "betas_fitted",
+)
+
+
+TRAIN_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "val_score", "weight_change",
+                 "v_max_norm", "v_max_increment", "v_quadratic_variation")
+TRAINING_COLUMNS = (
+    "key", "cell_key", "block", "activation", "negative_slope", "init", "dist", "hurst", "lengthscale",
+    "regularity", "beta", "depth", "width", "samples", "dtype", "seed",
+    "dataset", "epochs", "optimizer", "batch_size", "lrs", "lr", "diverged",
+    *(f"{m}_{s}" for m in TRAIN_METRICS for s in ("mean", "median", "se")),
+    "initial_test_loss_mean",
+    *(f"{q}_{when}_median" for q in QUANTITIES for when in ("before", "after")),
+    "seconds",
 )
 
 
@@ -126,3 +141,41 @@ def write_exports(stored: Sequence[StoredCell], out_dir: Path, predictor: Predic
         write_csv(out_dir / "regimes.csv", REGIME_COLUMNS, regime_rows),
         write_csv(out_dir / "thresholds.csv", THRESHOLD_COLUMNS, threshold_rows),
     ]
+
+
+def training_row(st: StoredTraining) -> dict[str, Any]:
+    """One training.csv row: per-network metrics summarized over the finite networks."""
+    c = st.cell
+    row: dict[str, Any] = {
+        "key": st.key, "cell_key": c.key(), "block": c.block, "activation": c.activation,
+        "negative_slope": c.negative_slope if c.activation == "leaky_relu" else None,
+        "init": c.init, "dist": c.dist, "hurst": c.hurst, "lengthscale": c.lengthscale,
+        "regularity": c.regularity, "beta": c.beta, "depth": c.depth, "width": c.width,
+        "samples": c.samples, "dtype": c.dtype, "seed": c.seed,
+        "dataset": st.config["dataset"], "epochs": st.config["epochs"],
+        "optimizer": st.config["optimizer"], "batch_size": st.config["batch_size"],
+        "lrs": list(st.config["lrs"]), "lr": st.lr, "diverged": st.diverged, "seconds": st.seconds,
+        "initial_test_loss_mean": log_stats(st.initial_test_loss)["mean"],
+    }
+    for m in TRAIN_METRICS:
+        stats = log_stats(st.metrics[m])
+        row.update({f"{m}_mean": stats["mean"], f"{m}_median": stats["median"], f"{m}_se": stats["se"]})
+    for q in QUANTITIES:
+        row[f"{q}_before_median"] = log_stats(st.before[q])["median"]
+        row[f"{q}_after_median"] = log_stats(st.after[q])["median"]
+    return row
+
+
+def write_training(trained: Sequence[StoredTraining], out_dir: Path) -> list[Path]:
+    """training.csv in `out_dir` (nothing when the run has no training)."""
+    if not trained:
+        return []
+    ordered = sorted(trained, key=lambda st: (*_cell_order(StoredCell(st.cell.key(), st.cell, {}, {}, 0.0, "", "")),
+                                              json_key(st.config)))
+    return [write_csv(out_dir / "training.csv", TRAINING_COLUMNS, (training_row(st) for st in ordered))]
+
+
+def json_key(config: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(config, sort_keys=True)

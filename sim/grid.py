@@ -16,6 +16,7 @@ whole store at the end of every run. See docs/grid.md for the files and their co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -27,18 +28,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sim import gridspec
 from sim.cell import Cell
+from sim.data import load_dataset
 from sim.device import default_memory_budget, parse_memory, resolve_device
 from sim.engine import samples_per_chunk, simulate_betas
-from sim.exports import write_exports
+from sim.exports import write_exports, write_training
 from sim.gridspec import GridError, SubGrid
 from sim.predictions import Predictor
 from sim.presets import DEFAULT_PRESET, PRESETS
 from sim.progress import Progress, group_cost
 from sim.regimes import DELTA, LEVEL
 from sim.runinfo import provenance, write_json
-from sim.store import SCHEMA_VERSION, Store, check_store
+from sim.store import SCHEMA_VERSION, Store, check_store, training_key
+from sim.train import TrainConfig, train_cell
 
 PROG = "python -m sim.grid"
 # Flags that set one axis of every sub-grid.
@@ -109,7 +114,52 @@ output (OUT, default runs/<preset or config name>):
     run.add_argument("--force", action="store_true", help="recompute cells already stored")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors and warnings")
     run.add_argument("--no-report", action="store_true", help="skip building the report")
+    train = parser.add_argument_group("brief training (after simulating; see sim.train)")
+    train.add_argument("--train", metavar="EPOCHS", help="train every cell's networks this many epochs "
+                       "and measure them again")
+    train.add_argument("--dataset", metavar="NAME", help="digits (default; scikit-learn's bundled set) "
+                       "or teacher (regression on a fixed random ResNet)")
+    train.add_argument("--lr", metavar="VALUES", help="learning rates to choose from on the validation "
+                       "split (default 1e-3,1e-2)")
+    train.add_argument("--optimizer", metavar="NAME", help="adam (default) or sgd")
+    train.add_argument("--batch-size", metavar="N", help="minibatch size (default 64)")
     return parser
+
+
+TRAIN_FLAGS = {"train": "epochs", "dataset": "dataset", "lr": "lrs", "optimizer": "optimizer",
+               "batch_size": "batch_size"}
+
+
+def _train_config(args: argparse.Namespace, preset_train: dict[str, Any] | None) -> TrainConfig | None:
+    """The training configuration from the flags over the preset's; None when not training."""
+    given = {flag: getattr(args, flag) for flag in TRAIN_FLAGS if getattr(args, flag) is not None}
+    if not given and preset_train is None:
+        return None
+    if preset_train is None and "train" not in given:
+        flag = next(iter(given))
+        raise UsageError(f"--{flag.replace('_', '-')}={given[flag]} is not allowed without --train EPOCHS")
+    settings = dict(preset_train or {})
+    for flag, text in given.items():
+        name = f"--{flag.replace('_', '-')}"
+        try:
+            if flag in ("train", "batch_size"):
+                value: Any = int(text)
+            elif flag == "lr":
+                value = tuple(float(v) for v in text.split(",") if v.strip())
+            else:
+                value = text
+        except ValueError:
+            raise UsageError(f"{name}={text} is not allowed: expected "
+                             f"{'an integer' if flag != 'lr' else 'comma-separated numbers'}") from None
+        settings[TRAIN_FLAGS[flag]] = value
+    try:
+        config = TrainConfig(**settings)
+        load_dataset(config.dataset)
+    except ValueError as exc:
+        field, _, rest = str(exc).partition("=")
+        flag = {v: k for k, v in TRAIN_FLAGS.items()}.get(field, field)
+        raise UsageError(f"--{flag.replace('_', '-')}={rest}") from None
+    return config
 
 
 # ---------------------------------------------------------------------- planning
@@ -131,6 +181,7 @@ class Plan:
     report: bool
     command: list[str]
     validate_seconds: float = 0.0
+    train: TrainConfig | None = None
 
 
 def _load_toml(path: str) -> dict[str, Any]:
@@ -310,11 +361,13 @@ def plan(argv: Sequence[str]) -> Plan:
             raise UsageError(f"the report cannot be built: reports.build_report is not available "
                              f"({type(exc).__name__}: {exc}); give --no-report") from None
 
+    train = _train_config(args, PRESETS[preset].train if preset is not None else None)
+
     command = [Path(sys.executable).name, "-m", "sim.grid", *argv]
     return Plan(name=name, preset=preset, config=args.config, grid=grid, cells=cells, out=out,
                 device=device, resolved_device=resolved, max_memory=max_memory, force=args.force,
                 quiet=args.quiet, report=not args.no_report, command=command,
-                validate_seconds=time.perf_counter() - start)
+                validate_seconds=time.perf_counter() - start, train=train)
 
 
 # ---------------------------------------------------------------------- running
@@ -352,6 +405,34 @@ def simulate_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, 
     return n_todo, skipped
 
 
+def train_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, int]:
+    """Train the grid's cells whose training under p.train is not stored; returns (done, skipped)."""
+    config = dataclasses.asdict(p.train)
+    stored = set() if p.force else store.training_keys()
+    todo = [c for c in p.cells if training_key(c, config) not in stored]
+    skipped = len(p.cells) - len(todo)
+    mode = _progress_mode(p.quiet)
+    if mode != "quiet":
+        print(f"training {len(todo)} cells ({skipped} already trained): {p.train.epochs} epochs on "
+              f"{p.train.dataset}, {p.train.optimizer}, lr in {', '.join(f'{lr:g}' for lr in p.train.lrs)}",
+              file=sys.stderr, flush=True)
+    data = load_dataset(p.train.dataset)
+    start = time.perf_counter()
+    for i, cell in enumerate(todo, 1):
+        result = train_cell(cell, p.train, dataset=data)
+        store.put_training(result, meta)
+        if mode != "quiet":
+            elapsed = time.perf_counter() - start
+            eta = elapsed / i * (len(todo) - i)
+            acc = result.metrics["test_acc"]
+            acc_text = "" if np.isnan(acc).all() else f", test acc {np.nanmean(acc):.3f}"
+            print(f"[train {i}/{len(todo)}] {cell.label()}: lr {result.lr:g}, test loss "
+                  f"{np.nanmean(result.metrics['test_loss']) if result.diverged < cell.samples else float('nan'):.4g}"
+                  f"{acc_text}, {result.diverged} diverged ({result.seconds:.1f} s; ETA {eta:.0f} s)",
+                  file=sys.stderr, flush=True)
+    return len(todo), skipped
+
+
 def _run_record(p: Plan, meta: dict[str, Any], counts: dict[str, int], stages: dict[str, float],
                 files: list[Path], warnings: list[str], started: str) -> dict[str, Any]:
     """The content of run.json."""
@@ -365,6 +446,7 @@ def _run_record(p: Plan, meta: dict[str, Any], counts: dict[str, int], stages: d
         "grid": [{axis: list(values) for axis, values in sub.items()} for sub in p.grid],
         "settings": {"device": p.device, "max_memory": p.max_memory, "force": p.force,
                      "report": p.report},
+        "training": None if p.train is None else dataclasses.asdict(p.train),
         "device": p.resolved_device,
         "dtype": dtypes[0] if len(dtypes) == 1 else dtypes,
         "cells": counts,
@@ -396,14 +478,28 @@ def execute(p: Plan) -> int:
                   "command again to finish", file=sys.stderr)
             return 130
         stages["simulate"] = time.perf_counter() - t0
+        trained_counts = None
+        if p.train is not None:
+            t0 = time.perf_counter()
+            try:
+                trained_counts = train_missing(p, store, meta)
+            except KeyboardInterrupt:
+                print(f"interrupted: trained cells so far are stored in {store_path}; run the same "
+                      "command again to finish", file=sys.stderr)
+                return 130
+            stages["train"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         stored = store.load()
+        trained = store.load_training()
     predictor = Predictor()
-    files = [store_path, *write_exports(stored, p.out, predictor)]
+    files = [store_path, *write_exports(stored, p.out, predictor), *write_training(trained, p.out)]
     stages["export"] = time.perf_counter() - t0
     for warning in predictor.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     counts = {"grid": len(p.cells), "simulated": done, "already_stored": skipped, "in_store": len(stored)}
+    if trained_counts is not None:
+        counts.update(trained=trained_counts[0], already_trained=trained_counts[1],
+                      training_in_store=len(trained))
     run_json = p.out / "run.json"
     files.append(run_json)
     write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))

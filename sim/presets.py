@@ -30,6 +30,7 @@ class Preset:
     name: str
     description: str
     grid: tuple[dict[str, tuple[Any, ...]], ...]
+    train: dict[str, Any] | None = None  # sim.train.TrainConfig fields, when the preset trains
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
@@ -71,6 +72,26 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         ({"block": ("res3",), "activation": ("relu",), "init": ("iid",),
           "beta": _grid(0.35, 0.65, 31), "depth": _doublings(64, 4096), "width": (32,),
           "samples": (128,), "dtype": ("float32",)},),
+    ),
+    Preset(
+        "training",
+        "brief training on digits: res1 relu fgn, H in {0.2, 0.5, 0.8} x beta in 0:1.2:7, L = 32, d = 16, "
+        "4 networks per cell, 3 epochs (Marion et al.'s accuracy heatmap, scaled down for a CPU)",
+        ({"block": ("res1",), "activation": ("relu",), "init": ("fgn",), "hurst": (0.2, 0.5, 0.8),
+          "beta": _grid(0.0, 1.2, 7), "depth": (32,), "width": (16,), "samples": (4,),
+          "dtype": ("float32",)},),
+        train={"epochs": 3, "dataset": "digits", "lrs": (1e-3, 1e-2), "optimizer": "adam",
+               "batch_size": 64},
+    ),
+    Preset(
+        "marion-fig9",
+        "Marion et al. (2025) accuracy heatmap, for a GPU: res1 relu fgn, d = 30, L = 1000, "
+        "H and beta in 0.1:0.9:10, 10 epochs on digits",
+        ({"block": ("res1",), "activation": ("relu",), "init": ("fgn",), "hurst": _grid(0.1, 0.9, 10),
+          "beta": _grid(0.1, 0.9, 10), "depth": (1000,), "width": (30,), "samples": (4,),
+          "dtype": ("float32",)},),
+        train={"epochs": 10, "dataset": "digits", "lrs": (1e-3, 1e-2), "optimizer": "adam",
+               "batch_size": 64},
     ),
 )}
 

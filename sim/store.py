@@ -15,6 +15,7 @@ Reading API (used by `reports`): `Store(path).load() -> list[StoredCell]`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -53,6 +54,53 @@ CREATE TABLE cells (
     meta       TEXT NOT NULL
 );
 """
+
+# Added by brief training (sim.train); created on demand, so older stores stay readable.
+_TRAINING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS training (
+    key        TEXT PRIMARY KEY,
+    cell_key   TEXT NOT NULL,
+    identity   TEXT NOT NULL,
+    config     TEXT NOT NULL,
+    lr         REAL NOT NULL,
+    diverged   INTEGER NOT NULL,
+    arrays     TEXT NOT NULL,
+    lr_scores  TEXT NOT NULL,
+    seconds    REAL NOT NULL,
+    meta       TEXT NOT NULL
+)
+"""
+
+
+@dataclass
+class StoredTraining:
+    """One trained cell: per-sample (samples,) float64 arrays after training at the chosen lr.
+
+    metrics: train_loss, train_acc, test_loss, test_acc, val_score, weight_change, v_max_norm,
+    v_max_increment, v_quadratic_variation; before / after: the four quantities (natural logs) on
+    the initial and trained residual weights; initial_test_loss.
+    """
+
+    key: str
+    cell: Cell
+    config: dict[str, Any]
+    lr: float
+    diverged: int
+    metrics: dict[str, np.ndarray]
+    before: dict[str, np.ndarray]
+    after: dict[str, np.ndarray]
+    initial_test_loss: np.ndarray
+    lr_scores: dict[str, float]
+    seconds: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def training_key(cell: Cell, config: dict[str, Any]) -> str:
+    """Key of a cell trained under a configuration (TrainConfig fields as a dict)."""
+    import hashlib
+
+    payload = json.dumps({"cell": cell.key(), "config": config}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
 @dataclass
@@ -115,6 +163,7 @@ class Store:
         if not self.readonly:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(_TRAINING_SCHEMA)
         if not tables:
             meta = {"schema_version": str(SCHEMA_VERSION), "engine_version": str(ENGINE_VERSION)}
             with _transaction(self._conn):
@@ -185,6 +234,53 @@ class Store:
                 "nonfinite, seconds, timings, device, dtype, meta) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         return key
+
+    def put_training(self, result: Any, meta: dict[str, Any]) -> str:
+        """Store one trained cell (a sim.train.TrainResult) in one transaction; returns its key."""
+        self.check_writable()
+        config = dataclasses.asdict(result.config)
+        key = training_key(result.cell, config)
+        arrays = {"metrics": result.metrics, "before": result.before, "after": result.after,
+                  "initial_test_loss": {"values": result.initial_test_loss}}
+        text = json.dumps({group: {k: np.asarray(v, dtype=np.float64).tolist() for k, v in d.items()}
+                           for group, d in arrays.items()})
+        row = (key, result.cell.key(), json.dumps(result.cell.identity(), sort_keys=True),
+               json.dumps(config, sort_keys=True), float(result.lr), int(result.diverged), text,
+               json.dumps({repr(k): v for k, v in result.lr_scores.items()}), float(result.seconds),
+               json.dumps(meta, sort_keys=True))
+        with _transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO training (key, cell_key, identity, config, lr, diverged, arrays, "
+                "lr_scores, seconds, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        return key
+
+    def training_keys(self) -> set[str]:
+        """Keys of every stored trained cell."""
+        if not self._has_training():
+            return set()
+        return {r[0] for r in self._conn.execute("SELECT key FROM training")}
+
+    def _has_training(self) -> bool:
+        return self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'training'").fetchone() is not None
+
+    def load_training(self) -> list[StoredTraining]:
+        """Every stored trained cell, ordered by key (empty when the run has no training)."""
+        if not self._has_training():
+            return []
+        out = []
+        for key, ident, config, lr, diverged, arrays, scores, seconds, meta in self._conn.execute(
+                "SELECT key, identity, config, lr, diverged, arrays, lr_scores, seconds, meta "
+                "FROM training ORDER BY key"):
+            data = json.loads(arrays)
+            as_arrays = {group: {k: np.asarray(v, dtype=np.float64) for k, v in d.items()}
+                         for group, d in data.items()}
+            out.append(StoredTraining(
+                key=key, cell=Cell(**json.loads(ident)), config=json.loads(config), lr=float(lr),
+                diverged=int(diverged), metrics=as_arrays["metrics"], before=as_arrays["before"],
+                after=as_arrays["after"], initial_test_loss=as_arrays["initial_test_loss"]["values"],
+                lr_scores=json.loads(scores), seconds=float(seconds), meta=json.loads(meta)))
+        return out
 
     # ------------------------------------------------------------------ reading
     def has(self, key: str) -> bool:
