@@ -58,16 +58,21 @@ def _norm(values: np.ndarray) -> TwoSlopeNorm:
 
 
 def _annotate(ax, xc: list[float], yc: list[float], values: np.ndarray, norm: TwoSlopeNorm) -> None:
-    """Write each cell's value in it (small grids only), in a colour readable on its background."""
+    """Write each cell's value in it (small grids only), in a colour readable on its background.
+
+    The text sits in the upper part of the cell: critical lines often run through a cell's centre.
+    """
     if len(xc) > MAX_ANNOTATED or len(yc) > MAX_ANNOTATED:
         return
-    for i, y in enumerate(yc):
+    ye = edges(yc)
+    for i, yy in enumerate(yc):
+        y = yy + 0.28 * (ye[i + 1] - ye[i])
         for j, x in enumerate(xc):
             v = values[i, j]
             if not np.isfinite(v):
                 continue
             strong = abs(norm(v) - 0.5) > 0.3
-            ax.text(x, y, f"{v:.2g}" if abs(v) < 100 else f"{v:.0f}", ha="center", va="center", fontsize=7,
+            ax.text(x, y, f"{v:.2g}" if abs(v) < 100 else f"{v:.0f}", ha="center", va="center", fontsize=8,
                     color="white" if strong else "black", zorder=6,
                     path_effects=[patheffects.withStroke(linewidth=2, foreground="black" if strong else "white")])
 
@@ -192,14 +197,12 @@ def _phase_over_depth(family: Family, cells: list[Row], th: dict[str, np.ndarray
             ax.axhline(asym, color="black", lw=2.0)
         if math.isfinite(fin):
             ax.axhline(fin, color="black", lw=1.6, ls="--")
-        if math.isfinite(obs):
+        if math.isfinite(obs):  # a line across, and the point with its interval beside the last column
             lo, hi = float(th["beta_c_lo"][0]), float(th["beta_c_hi"][0])
-            if math.isfinite(lo) and math.isfinite(hi):
-                ax.axhspan(lo, hi, facecolor="#ffd400", alpha=0.22, lw=0)
-                for edge in (lo, hi):
-                    ax.axhline(edge, color="#b39500", lw=1.0, ls=":")
-            ax.axhline(obs, color="#ffd400", lw=2.0)
-            ax.plot(pos[-1], obs, "o", color="#ffd400", mec="black", ms=6)
+            ax.axhline(obs, color="#ffd400", lw=1.6, ls="-.")
+            yerr = [[obs - lo if math.isfinite(lo) else 0.0], [hi - obs if math.isfinite(hi) else 0.0]]
+            ax.errorbar([pos[-1] + 0.38], [obs], yerr=yerr, fmt="o", color="#ffd400", mec="black",
+                        ecolor="black", capsize=4, ms=7, zorder=6)
         cbar = fig.colorbar(mesh, ax=ax)
         cbar.set_label(f"log10 median {QUANTITY_LABEL[quantity]} (decades)", fontsize=9)
         ax.set_title(f"{family_label(family)}: median {QUANTITY_WORDS[quantity]}", fontsize=11)
@@ -210,9 +213,9 @@ def _phase_over_depth(family: Family, cells: list[Row], th: dict[str, np.ndarray
         f"Median log10 {QUANTITY_WORDS[quantity]} for {family_label(family)} over depth (columns) and β "
         f"(rows). Below the critical β the deviation grows with depth (red, darker to the right); above "
         f"it, it shrinks (blue, darker to the right); at β_c it stays of order one. Solid line: "
-        f"asymptotic β_c; dashed: the finite-depth threshold for depths {', '.join(map(str, depths))}; "
-        f"yellow band: the observed threshold with its 95% interval. Hatched cells exploded beyond "
-        f"10^{CAP:g}.")
+        f"asymptotic β_c; dashed: the finite-depth threshold for depths {', '.join(map(str, depths))} "
+        f"(hidden under the solid line where they coincide); yellow dash-dotted line and point at the right "
+        f"edge: the observed threshold with its 95% interval. Hatched cells exploded beyond 10^{CAP:g}.")
     return Figure(title=f"Phase diagram, {family_label(family)} ({quantity})", caption=caption, draw=draw,
                   size=(8.5, 5.6))
 
