@@ -28,7 +28,7 @@ from reports.phase import Curve, phase_figure, verdict_map
 from reports.plotting import QUANTITY_WORDS, edges, fmt, fmt_ci
 from reports.rundata import Family, RunData, family_label, family_of, rkey
 from reports.scaling import scaling_figure
-from reports.training import NO_TRAINING, metric_columns, training_figure
+from reports.training import section_blocks as training_blocks
 from reports.verdicts import Evidence, VerdictRow, claim_verdicts, threshold_verdicts
 
 VERDICT_COLUMNS = ["Claim", "Status", "Prediction", "Observed (95% CI)", "Verdict"]
@@ -59,7 +59,7 @@ def build_document(data: RunData, theory: ModuleType | None, theory_note: str | 
         _scaling_section(data, "diff", "Depth scaling"),
         _law_section(data, theory, evidence, theory_note),
         _backward_section(data, theory, curves),
-        _training_section(data, curves),
+        _training_section(data, curves, theory),
         _record_section(data, theory_note),
     ]
     for number, section in enumerate(sections, start=1):
@@ -355,32 +355,10 @@ def _backward_section(data: RunData, theory: ModuleType | None, curves: dict[Fam
     return s
 
 
-def _training_section(data: RunData, curves: dict[Family, Curve | None]) -> Section:
+def _training_section(data: RunData, curves: dict[Family, Curve | None], theory: ModuleType | None) -> Section:
     s = Section("Training")
-    if not data.training:
-        s.blocks.append(Note(NO_TRAINING))
-        return s
-    columns = metric_columns(data.training)
-    if not columns:
-        s.blocks.append(Note("training.csv is present but has none of the recognised metric columns ("
-                             + ", ".join(c for cand, _ in _metric_candidates() for c in cand[:1])
-                             + "); its columns are: " + ", ".join(data.training[0]) + "."))
-        return s
-    for fam in sorted({family_of(r) for r in data.training}):
-        rows = [r for r in data.training if family_of(r) == fam]
-        for metric, column in columns.items():
-            fig = training_figure(fam, rows, metric, column, curves.get(fam))
-            if fig is None:
-                s.blocks.append(Note(f"{family_label(fam)}: one training cell only, no {metric} map to draw."))
-            else:
-                s.blocks.append(fig)
+    s.blocks.extend(training_blocks(data.training, curves, data.thresholds, theory))
     return s
-
-
-def _metric_candidates() -> list[tuple[tuple[str, ...], str]]:
-    from reports.training import METRICS
-
-    return list(METRICS.values())
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
