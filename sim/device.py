@@ -52,9 +52,15 @@ def available_memory(device: torch.device) -> int:
         return 4 * 2**30
 
 
+DEFAULT_CPU_BUDGET = 4 * 2**30
+
+
 def default_memory_budget(device: torch.device) -> int:
-    """Half of what is available now: room for the caller's own data and the allocator's slack."""
-    return available_memory(device) // 2
+    """Half of what is available now (room for the caller's data and the allocator's slack), and on
+    the CPU at most 4 GiB: larger chunks of samples do not run faster there, and other processes
+    share the host's memory."""
+    half = available_memory(device) // 2
+    return half if device.type == "cuda" else min(half, DEFAULT_CPU_BUDGET)
 
 
 def parse_memory(text: str | int | None) -> int | None:

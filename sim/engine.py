@@ -17,9 +17,10 @@ the same way, and accumulated from its increments rather than by subtraction.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,14 +35,13 @@ QUANTITIES = ("fwd", "diff", "bwd", "bwd_diff")
 
 
 def beta_block(cell: Cell) -> int:
-    """Columns per matrix product: beta values are simulated in fixed blocks of this many columns
-    (the last padded), so that BLAS results for one column do not depend on how many betas or
-    samples share the call (verified in the tests). Wider blocks amortize per-call overhead on
-    small widths; float64 kernels were seen to treat columns beyond 8 by position, so it stays at 8.
-    The value depends only on the cell's dtype and width, which are part of its identity."""
-    if cell.dtype == "float64" or cell.width > 128:
-        return 8
-    return 32 if cell.width <= 64 else 16
+    """Columns per matrix product: beta values are simulated in fixed blocks of 8 columns (the last
+    padded), so that BLAS results for one column do not depend on how many betas or samples share
+    the call (verified in the tests). Wider blocks amortize call overhead when many betas are
+    asked for, but float64 kernels were seen to treat columns beyond 8 by position, and a wide
+    block multiplies the work of a single-beta cell; 8 costs a single beta little over a
+    matrix-vector product."""
+    return 8
 
 
 @dataclass
@@ -96,15 +96,16 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
     start = time.perf_counter()
     timings = {"weights": 0.0, "simulate": 0.0}
     parts: list[_Chunk] = []
-    for lo in range(0, cell.samples, chunk):
-        ids = range(lo, min(cell.samples, lo + chunk))
-        t0 = time.perf_counter()
-        source = WeightSource(cell, ids, device, dtype)
-        h0, u = input_and_direction(cell, ids, device, dtype)
-        t1 = time.perf_counter()
-        parts.append(_run_chunk(cell, source, h0, u, alphas, trajectory))
-        timings["weights"] += t1 - t0
-        timings["simulate"] += time.perf_counter() - t1
+    with cpu_threads(cell, device):
+        for lo in range(0, cell.samples, chunk):
+            ids = range(lo, min(cell.samples, lo + chunk))
+            t0 = time.perf_counter()
+            source = WeightSource(cell, ids, device, dtype)
+            h0, u = input_and_direction(cell, ids, device, dtype)
+            t1 = time.perf_counter()
+            parts.append(_run_chunk(cell, source, h0, u, alphas, trajectory))
+            timings["weights"] += t1 - t0
+            timings["simulate"] += time.perf_counter() - t1
     seconds = time.perf_counter() - start
     results = []
     for j, c in enumerate(cells):
@@ -119,6 +120,26 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
             device=str(device), dtype=cell.dtype, seconds=seconds / len(cells), trajectory=traj,
             timings={k: v / len(cells) for k, v in timings.items()}))
     return results
+
+
+# Below this width the per-layer work is many small matrices and short element-wise passes, where
+# OpenMP threads cost more than they give (measured: 7x slower with 2 threads than 1 at d = 32 on a
+# 2-core machine with another process running); wider products gain from every thread.
+SINGLE_THREAD_BELOW = 64
+
+
+@contextlib.contextmanager
+def cpu_threads(cell: Cell, device: torch.device) -> Iterator[None]:
+    """Run narrow cells on one CPU thread; wide cells and CUDA keep torch's setting."""
+    if device.type != "cpu" or cell.width >= SINGLE_THREAD_BELOW or torch.get_num_threads() == 1:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool) -> int:

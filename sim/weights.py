@@ -171,14 +171,14 @@ class WeightSource:
         return draw.to(self.dtype)
 
     def _generate_paths(self) -> torch.Tensor:
-        """(S, L_stored, entries) unit-variance paths, L_stored = 1 for 'shared'."""
+        """(S, L_stored, entries) paths scaled to variance 1/d per layer, L_stored = 1 for 'shared'."""
         cell, n = self.cell, len(self.sample_ids)
         stored = 1 if cell.init == "shared" else cell.depth
         out = torch.empty(n, stored, self.entries, device=self.device, dtype=self.dtype)
         for local in range(n):
             gen = self._rng(local, "paths")
             out[local] = self._one_sample_paths(gen)
-        return out
+        return out.mul_(1.0 / math.sqrt(self.cell.width))
 
     def _one_sample_paths(self, gen: torch.Generator) -> torch.Tensor:
         """(L_stored, entries) paths of one sample."""
@@ -215,7 +215,7 @@ class WeightSource:
         return paths.transpose(0, 1).contiguous()
 
     def _iid_block(self, b: int) -> torch.Tensor:
-        """(S, B_b, entries) iid unit-variance entries of layer block b."""
+        """(S, B_b, entries) iid entries of variance 1/d for layer block b."""
         lo, hi = self.starts[b], self.starts[b + 1]
         out = torch.empty(len(self.sample_ids), hi - lo, self.entries, device=self.device,
                           dtype=self.dtype)
@@ -227,25 +227,23 @@ class WeightSource:
                 out[local] = (2.0 * u - 1.0) * math.sqrt(3.0)
             else:
                 out[local] = self._normals(gen, hi - lo, self.entries)
-        return out
+        return out.mul_(1.0 / math.sqrt(self.cell.width))
 
     def block(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(V, W) for layer block b: each (S, B_b, d, d), entries of variance 1/d at layer k
-        (t_k**(2H)/d for fbm); W is None unless the block is 'res3'."""
+        (t_k**(2H)/d for fbm); W is None unless the block is 'res3'. Views, never copies."""
         if self._cache is not None and self._cache[0] == b:
             return self._cache[1]
         lo, hi = self.starts[b], self.starts[b + 1]
         if self._paths is None:
-            unit = self._iid_block(b)
+            scaled = self._iid_block(b)
         elif self.cell.init == "shared":
-            unit = self._paths.expand(-1, hi - lo, -1)
+            scaled = self._paths.expand(-1, hi - lo, -1)
         else:
-            unit = self._paths[:, lo:hi]
+            scaled = self._paths[:, lo:hi]
         d = self.cell.width
-        scaled = unit * (1.0 / math.sqrt(d))
-        s, n = scaled.shape[0], scaled.shape[1]
-        v = scaled[..., : d * d].reshape(s, n, d, d)
-        w = scaled[..., d * d :].reshape(s, n, d, d) if self.matrices == 2 else None
+        v = scaled[..., : d * d].unflatten(-1, (d, d))
+        w = scaled[..., d * d :].unflatten(-1, (d, d)) if self.matrices == 2 else None
         self._cache = (b, (v, w))
         return v, w
 

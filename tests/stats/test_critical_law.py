@@ -16,7 +16,9 @@ each); the KS goodness-of-fit test at 1e-6. False-failure rate of the file: belo
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
+import numpy as np
 import pytest
 from scipy import stats
 from stat_tools import assert_z
@@ -27,16 +29,23 @@ from sim import Cell, simulate
 TESTS = 4
 
 
-@pytest.mark.parametrize(("depth", "samples"), [(256, 4000), (1024, 1500)])
+@lru_cache(maxsize=2)
+def critical_sample(depth: int, samples: int) -> tuple[Cell, np.ndarray]:
+    """X = 2 fwd = log(||h_L||^2/||h_0||^2) for relu res3 iid at beta = 1/2, d = 32."""
+    cell = Cell(block="res3", activation="relu", init="iid", beta=0.5, depth=depth, width=32,
+                samples=samples, seed=21)
+    return cell, 2.0 * simulate(cell).logs["fwd"]
+
+
+@pytest.mark.parametrize(("depth", "samples"), [(256, 2000), (1024, 600)])
 def test_log_norm_mean_and_variance_at_criticality(depth: int, samples: int) -> None:
     """Mean and variance of X = 2 fwd against the log-normal law, relu, d = 32.
 
-    Smallest detectable error (4 SE): mean 0.016 / 0.026, variance 9% / 14% for L = 256 / 1024.
+    Smallest detectable error (4 SE): mean 0.022 / 0.041, variance 13% / 23% for L = 256 / 1024.
+    float32 arithmetic: the log-norm's rounding error (~1e-5) is far below these.
     The variance's SE uses the sample fourth moment: Var(s^2) = (m4 - s^4) / n.
     """
-    cell = Cell(block="res3", activation="relu", init="iid", beta=0.5, depth=depth, width=32,
-                samples=samples, dtype="float64", seed=21)
-    x = 2.0 * simulate(cell).logs["fwd"]
+    cell, x = critical_sample(depth, samples)
     mean, var = (float(v) for v in theory.lognormal_law(cell))
     c = float(theory.c_sigma("relu"))
     n = len(x)
@@ -52,12 +61,10 @@ def test_log_norm_mean_and_variance_at_criticality(depth: int, samples: int) -> 
 def test_log_norm_shape_is_normal() -> None:
     """Kolmogorov-Smirnov test of X against the predicted normal law (not a fitted one), at 1e-6.
 
-    n = 4000: rejects a location error of about 0.1 standard deviations or a scale error of
-    about 10%, far above the O(1/L) bias at L = 256.
+    n = 2000 (the same networks as the L = 256 moment test): rejects a location error of about
+    0.12 standard deviations or a scale error of about 12%, far above the O(1/L) bias at L = 256.
     """
-    cell = Cell(block="res3", activation="relu", init="iid", beta=0.5, depth=256, width=32,
-                samples=4000, dtype="float64", seed=21)
-    x = 2.0 * simulate(cell).logs["fwd"]
+    cell, x = critical_sample(256, 2000)
     mean, var = (float(v) for v in theory.lognormal_law(cell))
     result = stats.kstest(x, "norm", args=(mean, math.sqrt(var)))
     assert result.pvalue > 1e-6, f"KS statistic {result.statistic:.4f}, p = {result.pvalue:.2e}"
