@@ -33,6 +33,8 @@ from sim.cell import Cell
 # Entries per sample in one iid layer block: the block length depends on the width only, so the
 # draws (seeded per block) never depend on the memory budget.
 _IID_BLOCK_ENTRIES = 2**20
+# Random numbers drawn at once when generating paths with memory (bounds the generation scratch).
+_DRAW_NUMBERS = 2**23
 # Relative size below which a negative circulant eigenvalue is rounding error, not a failure.
 _EMBED_TOL = 1e-10
 # Eigenvalues of a covariance below this fraction of the largest are dropped by the spectral root.
@@ -155,12 +157,13 @@ class WeightSource:
     def scratch_bytes(cell: Cell, itemsize: int) -> int:
         """Peak extra bytes while generating one sample's paths (float32 draws, FFT buffers)."""
         entries = (2 if cell.block == "res3" else 1) * cell.width**2
-        depth = cell.depth
         if cell.init in ("fgn", "fbm"):
-            # float32 draws (2 x entries/2 x 2L) + complex input and output (2L each, 2 itemsize).
-            return entries * depth * (2 * 4 + 4 * 2 * itemsize) + entries * depth * itemsize
+            size = 2 * cell.depth
+            per_draw = min(entries, WeightSource._entries_per_draw(size)) * size
+            # float32 draws, complex spectrum and its FFT (2 itemsize each), a cumsum copy for fbm
+            return per_draw * (4 + 2 * 2 * itemsize) + entries * cell.depth * itemsize
         if cell.init == "smooth":
-            return entries * depth * (4 + 2 * itemsize)
+            return min(entries, WeightSource._entries_per_draw(cell.depth)) * cell.depth * (4 + itemsize)
         return entries * 4 * 2
 
     def _rng(self, local: int, tag: str) -> torch.Generator:
@@ -176,43 +179,59 @@ class WeightSource:
         stored = 1 if cell.init == "shared" else cell.depth
         out = torch.empty(n, stored, self.entries, device=self.device, dtype=self.dtype)
         for local in range(n):
-            gen = self._rng(local, "paths")
-            out[local] = self._one_sample_paths(gen)
+            self._one_sample_paths(self._rng(local, "paths"), out[local])
         return out.mul_(1.0 / math.sqrt(self.cell.width))
 
-    def _one_sample_paths(self, gen: torch.Generator) -> torch.Tensor:
-        """(L_stored, entries) paths of one sample."""
+    def _one_sample_paths(self, gen: torch.Generator, dest: torch.Tensor) -> None:
+        """Fill dest (L_stored, entries) with one sample's unit-variance paths."""
         cell, depth, entries = self.cell, self.cell.depth, self.entries
         if cell.init == "shared":
-            return self._normals(gen, 1, entries)
-        if cell.init == "smooth":
+            dest.copy_(self._normals(gen, 1, entries))
+        elif cell.init == "smooth":
             root = torch.as_tensor(_spectral_root_cached("smooth", cell.lengthscale, depth),
                                    device=self.device, dtype=self.dtype)
-            return root @ self._normals(gen, root.shape[1], entries)
-        unit = self._fgn(gen, entries)  # fgn and fbm both start from unit-variance fGn
-        if cell.init == "fbm":
-            unit = torch.cumsum(unit, dim=0) * float(depth) ** (-cell.hurst)
-        return unit
+            for lo in range(0, entries, self._entries_per_draw(root.shape[1])):
+                hi = min(entries, lo + self._entries_per_draw(root.shape[1]))
+                torch.matmul(root, self._normals(gen, root.shape[1], hi - lo), out=dest[:, lo:hi])
+        else:
+            self._fgn(gen, dest)  # fgn and fbm both start from unit-variance fGn
+            if cell.init == "fbm":
+                dest.copy_(torch.cumsum(dest, dim=0)).mul_(float(depth) ** (-cell.hurst))
 
-    def _fgn(self, gen: torch.Generator, count: int) -> torch.Tensor:
-        """(L, count) independent unit-variance fGn paths of Hurst index H."""
+    @staticmethod
+    def _entries_per_draw(length: int) -> int:
+        """Paths generated per random draw: about 2**23 numbers per draw whatever L, so that the
+        scratch memory is bounded; it depends only on L (part of the cell's identity)."""
+        return max(2, (_DRAW_NUMBERS // max(1, length)) // 2 * 2)
+
+    def _fgn(self, gen: torch.Generator, dest: torch.Tensor) -> None:
+        """Fill dest (L, count) with independent unit-variance fGn paths of Hurst index H."""
         depth, hurst = self.cell.depth, self.cell.hurst
+        count = dest.shape[1]
         eig = circulant_eigenvalues(hurst, depth)
         if eig is None:
             root = torch.as_tensor(_spectral_root_cached("fgn", hurst, depth),
                                    device=self.device, dtype=self.dtype)
-            return root @ self._normals(gen, root.shape[1], count)
+            step = self._entries_per_draw(root.shape[1])
+            for lo in range(0, count, step):
+                hi = min(count, lo + step)
+                torch.matmul(root, self._normals(gen, root.shape[1], hi - lo), out=dest[:, lo:hi])
+            return
         size = 2 * depth
-        pairs = (count + 1) // 2
-        draws = self._normals(gen, 2, pairs, size)
         cdtype = torch.complex64 if self.dtype == torch.float32 else torch.complex128
         scale = torch.as_tensor(np.sqrt(eig / size), device=self.device, dtype=self.dtype)
-        spectrum = torch.complex(draws[0], draws[1]).to(cdtype) * scale
-        del draws
-        # Real and imaginary parts of one FFT are two independent paths with the target law.
-        field = torch.fft.fft(spectrum, dim=-1)[:, :depth]
-        paths = torch.cat([field.real, field.imag], dim=0)[:count]
-        return paths.transpose(0, 1).contiguous()
+        step = self._entries_per_draw(size)
+        for lo in range(0, count, step):
+            hi = min(count, lo + step)
+            pairs = (hi - lo + 1) // 2
+            draws = self._normals(gen, 2, pairs, size)
+            spectrum = torch.complex(draws[0], draws[1]).to(cdtype) * scale
+            del draws
+            # Real and imaginary parts of one FFT are two independent paths with the target law.
+            field = torch.fft.fft(spectrum, dim=-1)[:, :depth]
+            del spectrum
+            dest[:, lo:lo + pairs] = field.real.T
+            dest[:, lo + pairs:hi] = field.imag.T[:, : hi - lo - pairs]
 
     def _iid_block(self, b: int) -> torch.Tensor:
         """(S, B_b, entries) iid entries of variance 1/d for layer block b."""
