@@ -161,7 +161,8 @@ class WeightSource:
             size = 2 * cell.depth
             per_draw = min(entries, WeightSource._entries_per_draw(size)) * size
             # float32 draws, complex spectrum and its FFT (2 itemsize each), a cumsum copy for fbm
-            return per_draw * (4 + 2 * 2 * itemsize) + entries * cell.depth * itemsize
+            cumsum = entries * cell.depth * itemsize if cell.init == "fbm" else 0
+            return per_draw * (4 + 2 * 2 * itemsize) + cumsum
         if cell.init == "smooth":
             return min(entries, WeightSource._entries_per_draw(cell.depth)) * cell.depth * (4 + itemsize)
         return entries * 4 * 2
