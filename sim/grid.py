@@ -109,7 +109,7 @@ output (OUT, default runs/<preset or config name>):
     run = parser.add_argument_group("run")
     run.add_argument("--device", metavar="DEV", help="auto (CUDA when present), cpu, cuda")
     run.add_argument("--max-memory", metavar="SIZE", help="memory budget per engine call, e.g. 4G "
-                     "(default: half of what is free)")
+                     "(default: half of what is free, at most 4G on the CPU)")
     run.add_argument("--out", metavar="DIR", help="output directory (default runs/<name>)")
     run.add_argument("--force", action="store_true", help="recompute cells already stored")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors and warnings")
