@@ -105,8 +105,6 @@ def safe(call: Callable[[], Any], theory: ModuleType | None) -> Any | None:
         return call()
     except not_covered:
         return None
-    except NotImplementedError:
-        return None
 
 
 def critical_curve(theory: ModuleType | None, cell: Any, xs: Sequence[float]) -> np.ndarray | None:
