@@ -84,7 +84,8 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
 
     Returns one SimResult per beta, in order; each equals `simulate(cell.replace(beta=b))`.
     The peak memory of weights, stored derivatives and scratch stays under `max_memory` bytes
-    (default: half of the memory available on the device); samples are processed in chunks.
+    (default: `sim.device.default_memory_budget`); samples are processed in chunks. iid weights are
+    drawn inside the layer loop, so their generation time counts under timings["simulate"].
     """
     cells = [cell.replace(beta=b) for b in betas]
     if not cells:
