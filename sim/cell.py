@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-BLOCKS = ("res1", "res3", "linear")
+BLOCKS = ("res1", "res3", "linear", "antisym")
+STEPPERS = ("euler", "heun", "rk4")
 ACTIVATIONS = ("relu", "tanh", "identity", "leaky_relu", "gelu")
 INITS = ("iid", "fgn", "fbm", "smooth", "shared")
 DISTS = ("gaussian", "uniform")
@@ -62,7 +63,8 @@ class Cell:
     """One simulated setting: h_{k+1} = h_k + alpha_L * V_{k+1} sigma(W_{k+1} h_k), alpha_L = L**-beta.
 
     Fields:
-        block: 'res1' (V sigma(h)), 'res3' (V sigma(W h)) or 'linear' (V h).
+        block: the vector field f_k of layer k: 'res1' (V sigma(h)), 'res3' (V sigma(W h)),
+            'linear' (V h) or 'antisym' (sigma((K - K^T - damping I) h), K in the slot of V).
         activation: 'relu', 'tanh', 'identity', 'leaky_relu' (slope `negative_slope`), 'gelu'.
         negative_slope: slope a in [0, 1] of leaky_relu for x < 0 (ignored otherwise).
         init: dependence of the weights along the layer index: 'iid', 'fgn' (Hurst `hurst`),
@@ -78,6 +80,11 @@ class Cell:
         dtype: 'float32' or 'float64' (arithmetic; the random source is shared, see sim.weights).
         device: 'auto' (CUDA when present), 'cpu' or 'cuda'.
         seed: root seed; the weights' seed is derived from it and the cell's identity without beta.
+        stepper: how a layer advances h along f: 'euler' (h + alpha f_k(h), the usual ResNet),
+            'heun' or 'rk4' (explicit Runge-Kutta steps of size alpha whose stages at layer time
+            k + c use the weights interpolated linearly between layers k and k + 1; see
+            `sim.steppers`). Heun and RK4 use L + 1 weight sets.
+        damping: gamma >= 0 of the 'antisym' block (must be 0 for the other blocks).
     """
 
     block: str = "res3"
@@ -95,6 +102,8 @@ class Cell:
     dtype: str = "float32"
     device: str = "auto"
     seed: int = 0
+    stepper: str = "euler"
+    damping: float = 0.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -108,6 +117,14 @@ class Cell:
             raise _allowed("dist", self.dist, f"one of {', '.join(DISTS)}")
         if self.dist != "gaussian" and self.init != "iid":
             raise _allowed("dist", self.dist, "'uniform' only with init='iid'")
+        if self.stepper not in STEPPERS:
+            raise _allowed("stepper", self.stepper, f"one of {', '.join(STEPPERS)}")
+        damping = _check_real("damping", self.damping)
+        if damping < 0:
+            raise _allowed("damping", self.damping, "expected a damping gamma >= 0")
+        if damping != 0 and self.block != "antisym":
+            raise _allowed("damping", self.damping, f"only with block 'antisym', not {self.block!r}")
+        set_(self, "damping", damping)
         if self.dtype not in DTYPES:
             raise _allowed("dtype", self.dtype, f"one of {', '.join(DTYPES)}")
         if self.device not in DEVICES:
@@ -152,6 +169,12 @@ class Cell:
         return float(self.depth) ** (-self.beta)
 
     @property
+    def weight_layers(self) -> int:
+        """Weight sets drawn along the layer index: L for Euler, L + 1 for Heun and RK4 (whose
+        last stages use the weights of layer k + 1)."""
+        return self.depth if self.stepper == "euler" else self.depth + 1
+
+    @property
     def n_in(self) -> int:
         """Input dimension: `input_dim`, or the width when the input is fed directly."""
         return self.width if self.input_dim is None else self.input_dim
@@ -175,8 +198,17 @@ class Cell:
         return dataclasses.replace(self, **changes)
 
     def identity(self) -> dict[str, Any]:
-        """Every field that defines the cell, as plain JSON-able values."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """Every field that defines the cell, as plain JSON-able values.
+
+        `stepper` is left out when it is 'euler' and `damping` when the block is not 'antisym'
+        (where it is always 0), so that cells that existed before these fields keep their keys.
+        """
+        ident = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if self.stepper == "euler":
+            ident.pop("stepper")
+        if self.block != "antisym":
+            ident.pop("damping")
+        return ident
 
     def draw_identity(self) -> dict[str, Any]:
         """The fields that determine the random draws: everything but beta, dtype, device, samples.
@@ -214,4 +246,8 @@ class Cell:
         elif self.init == "iid" and self.dist == "uniform":
             init = "iid(uniform)"
         act = "" if self.block == "linear" else f" {act}"
-        return f"{self.block}{act} {init} beta={self.beta:g} L={self.depth} d={self.width}"
+        block = self.block
+        if self.block == "antisym" and self.damping:
+            block = f"antisym(gamma={self.damping:g})"
+        step = "" if self.stepper == "euler" else f" {self.stepper}"
+        return f"{block}{act} {init}{step} beta={self.beta:g} L={self.depth} d={self.width}"
