@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from sim import activations
+from sim import activations, steppers
 from sim.cell import Cell
 from sim.device import default_memory_budget, parse_memory, resolve_device, resolve_dtype
 from sim.weights import WeightSource, input_and_direction
@@ -149,10 +149,21 @@ def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool) -> int:
     weights = WeightSource.bytes_per_sample(cell, item)
     block = beta_block(cell)
     columns = math.ceil(n_beta / block) * block
-    derivs = 0 if cell.block == "linear" else cell.depth * cell.width * columns * item
+    stages = steppers.tableau(cell.stepper).stages
+    derivs = 0 if cell.block == "linear" else stages * cell.depth * cell.width * columns * item
     states = 8 * cell.width * columns * item
+    if _uses_stepper_loop(cell):
+        # stage slopes, states and adjoints; field matrices of layers k, k + 1 and their average
+        states += steppers.stage_state_count(cell) * cell.width * columns * item
+        weights += 3 * (2 if cell.block == "res3" else 1) * cell.width**2 * item
     traj = 2 * (cell.depth + 1) * columns * 8 if trajectory else 0
     return weights + derivs + states + traj
+
+
+def _uses_stepper_loop(cell: Cell) -> bool:
+    """Heun, RK4 and the antisym block run in `sim.steppers`; Euler res blocks in `_run_chunk`'s
+    own loop (fewer allocations, and its numbers are those stored by earlier runs)."""
+    return cell.stepper != "euler" or cell.block == "antisym"
 
 
 def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = False) -> int:
@@ -204,6 +215,24 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
     cols = beta_block(cell)
     alpha = _beta_blocks(alphas, cols)
     shape = (alpha.shape[0], n, d, cols)
+
+    def columns(t: torch.Tensor) -> torch.Tensor:
+        """(..., G, S, B) -> (..., S, n_beta)"""
+        t = t.movedim(-3, -2)
+        return t.reshape(*t.shape[:-2], -1)[..., :nb]
+
+    def package(fwd: torch.Tensor, diff: torch.Tensor, bwd: torch.Tensor, bwd_diff: torch.Tensor,
+                log_h: torch.Tensor | None, log_p: torch.Tensor | None) -> _Chunk:
+        logs = {"fwd": columns(fwd), "diff": columns(diff), "bwd": columns(bwd),
+                "bwd_diff": columns(bwd_diff)}
+        return _Chunk(logs=logs,
+                      log_h=None if log_h is None else columns(log_h).movedim(0, 1),
+                      log_p=None if log_p is None else columns(log_p).movedim(0, 1))
+
+    if _uses_stepper_loop(cell):
+        base = torch.linalg.vector_norm(h0, dim=1).double().log().view(1, n, 1)
+        logs, log_h, log_p = steppers.run_chunk(cell, source, h0, u, alpha, base, trajectory)
+        return package(*logs, log_h, log_p)
 
     # ---------------------------------------------------------------- forward
     h0_norm = torch.linalg.vector_norm(h0, dim=1)  # (S,)
@@ -266,17 +295,7 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
 
     bwd = log_q
     bwd_diff = log_q + torch.linalg.vector_norm(pdev, dim=2).double().log()
-
-    def columns(t: torch.Tensor) -> torch.Tensor:
-        """(..., G, S, B) -> (..., S, n_beta)"""
-        t = t.movedim(-3, -2)
-        return t.reshape(*t.shape[:-2], -1)[..., :nb]
-
-    logs = {"fwd": columns(fwd), "diff": columns(diff), "bwd": columns(bwd),
-            "bwd_diff": columns(bwd_diff)}
-    return _Chunk(logs=logs,
-                  log_h=None if log_h is None else columns(log_h).movedim(0, 1),
-                  log_p=None if log_p is None else columns(log_p).movedim(0, 1))
+    return package(fwd, diff, bwd, bwd_diff, log_h, log_p)
 
 
 class FixedWeights:
@@ -289,6 +308,10 @@ class FixedWeights:
 
     def block(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self._weights
+
+    def layer(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        v, w = self._weights
+        return v[:, k], (None if w is None else w[:, k])
 
 
 def measure_weights(cell: Cell, v: torch.Tensor, w: torch.Tensor | None,

@@ -12,6 +12,10 @@ along the layer index k = 0..L-1, independent across the d x d positions, with p
   by a spectral square root of its covariance (eigenvalues below 1e-13 of the largest dropped).
 - `shared`: one draw used at every layer.
 
+Heun and RK4 steppers use L + 1 weight sets (k = 0..L, see `Cell.weight_layers`): the paths are
+then one layer longer, on the same time grid (t_k = k / L for smooth, (k + 1) / L for fbm). The
+'antisym' block has one matrix K per layer, served in the place of V.
+
 Randomness: sample i of a cell draws from its own `torch.Generator`, seeded from the cell's
 `draw_seed()`, the index i and a stream tag. So a sample's numbers do not depend on which chunk it
 is simulated in, on beta, or on how many samples the cell has. The standard normals are always
@@ -21,6 +25,7 @@ only in arithmetic. Numbers are reproducible on a given device type (CPU and CUD
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from functools import lru_cache
@@ -62,9 +67,10 @@ def fgn_autocovariance(hurst: float, lags: np.ndarray) -> np.ndarray:
     return 0.5 * (np.abs(n + 1) ** two_h - 2 * n**two_h + np.abs(n - 1) ** two_h)
 
 
-def smooth_covariance(lengthscale: float, length: int) -> np.ndarray:
-    """(L, L) covariance exp(-(t_j - t_k)^2 / (2 l^2)) on t_k = k / L."""
-    t = np.arange(length, dtype=np.float64) / length
+def smooth_covariance(lengthscale: float, length: int, depth: int | None = None) -> np.ndarray:
+    """(n, n) covariance exp(-(t_j - t_k)^2 / (2 l^2)) on t_k = k / L, k < n = length (L = depth,
+    default n)."""
+    t = np.arange(length, dtype=np.float64) / (length if depth is None else depth)
     return np.exp(-((t[:, None] - t[None, :]) ** 2) / (2.0 * lengthscale**2))
 
 
@@ -91,11 +97,11 @@ def circulant_eigenvalues(hurst: float, length: int) -> np.ndarray | None:
 
 
 @lru_cache(maxsize=16)
-def _spectral_root_cached(kind: str, param: float, length: int) -> np.ndarray:
+def _spectral_root_cached(kind: str, param: float, length: int, depth: int | None = None) -> np.ndarray:
     if kind == "fgn":
         cov = fgn_autocovariance(param, np.arange(length)[:, None] - np.arange(length)[None, :])
     elif kind == "smooth":
-        cov = smooth_covariance(param, length)
+        cov = smooth_covariance(param, length, depth)
     else:
         raise ValueError(f"kind={kind!r} is not allowed: 'fgn' or 'smooth'")
     return spectral_root(cov)
@@ -113,9 +119,10 @@ class WeightSource:
     """The weights of a chunk of samples of one cell, served by blocks of consecutive layers.
 
     `block(b)` returns (V, W) of shape (S, B_b, d, d) for layers [starts[b], starts[b+1]); W is
-    None for the blocks 'res1' and 'linear'. Processes with memory (fgn, fbm, smooth) are
-    generated whole at construction: O(L d^2) per sample. iid weights are drawn block by block,
-    so they need only O(B d^2); `shared` needs O(d^2).
+    None for the blocks 'res1', 'linear' and 'antisym' (whose K is served as V). `layer(k)`
+    returns one layer's (V, W), (S, d, d) each, keeping the last two blocks. Processes with
+    memory (fgn, fbm, smooth) are generated whole at construction: O(L d^2) per sample. iid
+    weights are drawn block by block, so they need only O(B d^2); `shared` needs O(d^2).
     """
 
     def __init__(self, cell: Cell, sample_ids: range, device: torch.device, dtype: torch.dtype):
@@ -123,7 +130,7 @@ class WeightSource:
         self.sample_ids = sample_ids
         self.device = device
         self.dtype = dtype
-        d, depth = cell.width, cell.depth
+        d, depth = cell.width, cell.weight_layers
         self.matrices = 2 if cell.block == "res3" else 1
         self.entries = self.matrices * d * d
         self._seed = cell.draw_seed()
@@ -132,7 +139,10 @@ class WeightSource:
         else:
             size = depth
         self.starts = list(range(0, depth, size)) + [depth]
-        self._cache: tuple[int, tuple[torch.Tensor, torch.Tensor | None]] | None = None
+        # The last two blocks served: a multi-stage step reads layers k and k + 1, which may lie
+        # in neighbouring blocks, and iid blocks are regenerated when asked for again.
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._keep = 1 if cell.stepper == "euler" else 2
         self._paths: torch.Tensor | None = None
         if cell.init in ("fgn", "fbm", "smooth", "shared"):
             self._paths = self._generate_paths()
@@ -146,25 +156,27 @@ class WeightSource:
         """Bytes of weights held per sample (the resident part, not generation scratch)."""
         entries = (2 if cell.block == "res3" else 1) * cell.width**2
         if cell.init == "iid":
-            layers = min(cell.depth, max(1, _IID_BLOCK_ENTRIES // entries))
+            blocks = 1 if cell.stepper == "euler" else 2
+            layers = blocks * min(cell.weight_layers, max(1, _IID_BLOCK_ENTRIES // entries))
         elif cell.init == "shared":
             layers = 1
         else:
-            layers = cell.depth
+            layers = cell.weight_layers
         return entries * layers * itemsize
 
     @staticmethod
     def scratch_bytes(cell: Cell, itemsize: int) -> int:
         """Peak extra bytes while generating one sample's paths (float32 draws, FFT buffers)."""
         entries = (2 if cell.block == "res3" else 1) * cell.width**2
+        layers = cell.weight_layers
         if cell.init in ("fgn", "fbm"):
-            size = 2 * cell.depth
+            size = 2 * layers
             per_draw = min(entries, WeightSource._entries_per_draw(size)) * size
             # float32 draws, complex spectrum and its FFT (2 itemsize each), a cumsum copy for fbm
-            cumsum = entries * cell.depth * itemsize if cell.init == "fbm" else 0
+            cumsum = entries * layers * itemsize if cell.init == "fbm" else 0
             return per_draw * (4 + 2 * 2 * itemsize) + cumsum
         if cell.init == "smooth":
-            return min(entries, WeightSource._entries_per_draw(cell.depth)) * cell.depth * (4 + itemsize)
+            return min(entries, WeightSource._entries_per_draw(layers)) * layers * (4 + itemsize)
         return entries * 4 * 2
 
     def _rng(self, local: int, tag: str) -> torch.Generator:
@@ -177,7 +189,7 @@ class WeightSource:
     def _generate_paths(self) -> torch.Tensor:
         """(S, L_stored, entries) paths scaled to variance 1/d per layer, L_stored = 1 for 'shared'."""
         cell, n = self.cell, len(self.sample_ids)
-        stored = 1 if cell.init == "shared" else cell.depth
+        stored = 1 if cell.init == "shared" else cell.weight_layers
         out = torch.empty(n, stored, self.entries, device=self.device, dtype=self.dtype)
         for local in range(n):
             self._one_sample_paths(self._rng(local, "paths"), out[local])
@@ -189,7 +201,8 @@ class WeightSource:
         if cell.init == "shared":
             dest.copy_(self._normals(gen, 1, entries))
         elif cell.init == "smooth":
-            root = torch.as_tensor(_spectral_root_cached("smooth", cell.lengthscale, depth),
+            extra = None if cell.weight_layers == depth else depth
+            root = torch.as_tensor(_spectral_root_cached("smooth", cell.lengthscale, cell.weight_layers, extra),
                                    device=self.device, dtype=self.dtype)
             for lo in range(0, entries, self._entries_per_draw(root.shape[1])):
                 hi = min(entries, lo + self._entries_per_draw(root.shape[1]))
@@ -207,7 +220,7 @@ class WeightSource:
 
     def _fgn(self, gen: torch.Generator, dest: torch.Tensor) -> None:
         """Fill dest (L, count) with independent unit-variance fGn paths of Hurst index H."""
-        depth, hurst = self.cell.depth, self.cell.hurst
+        depth, hurst = self.cell.weight_layers, self.cell.hurst
         count = dest.shape[1]
         eig = circulant_eigenvalues(hurst, depth)
         if eig is None:
@@ -252,8 +265,8 @@ class WeightSource:
     def block(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(V, W) for layer block b: each (S, B_b, d, d), entries of variance 1/d at layer k
         (t_k**(2H)/d for fbm); W is None unless the block is 'res3'. Views, never copies."""
-        if self._cache is not None and self._cache[0] == b:
-            return self._cache[1]
+        if b in self._cache:
+            return self._cache[b]
         lo, hi = self.starts[b], self.starts[b + 1]
         if self._paths is None:
             scaled = self._iid_block(b)
@@ -264,8 +277,19 @@ class WeightSource:
         d = self.cell.width
         v = scaled[..., : d * d].unflatten(-1, (d, d))
         w = scaled[..., d * d :].unflatten(-1, (d, d)) if self.matrices == 2 else None
-        self._cache = (b, (v, w))
+        if len(self._cache) >= self._keep:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[b] = (v, w)
         return v, w
+
+    def layer(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(V_k, W_k), (S, d, d) each (W None unless 'res3'), for layer k < cell.weight_layers."""
+        b = bisect.bisect_right(self.starts, k) - 1
+        if not 0 <= k < self.starts[-1]:
+            raise IndexError(f"layer {k} is outside 0..{self.starts[-1] - 1}")
+        v, w = self.block(b)
+        j = k - self.starts[b]
+        return v[:, j], (None if w is None else w[:, j])
 
     def layers(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """All layers at once, (S, L, d, d) each: for tests and small cells only."""
