@@ -31,19 +31,20 @@ STATS = ("n", "mean", "median", "std", "se", "nonfinite")
 CELL_COLUMNS = (
     "key", "block", "activation", "negative_slope", "init", "dist", "hurst", "lengthscale",
     "regularity", "beta", "depth", "width", "samples", "dtype", "device", "seed",
-    *(f"{q}_{s}" for q in QUANTITIES for s in STATS), "seconds",
+    *(f"{q}_{s}" for q in QUANTITIES for s in STATS), "seconds", "stepper", "damping",
 )
 # The contract's columns first; the trailing ones say which series a row belongs to and why.
 REGIME_COLUMNS = (
     "block", "activation", "init", "dist", "regularity", "beta", "depths", "quantity", "slope",
     "slope_lo", "slope_hi", "observed_regime", "predicted_regime", "predicted_beta_c",
     "predicted_slope", "finite_depth_slope", "verdict",
-    "verdict_basis", "width", "negative_slope", "dtype", "seed", "samples",
+    "verdict_basis", "width", "negative_slope", "dtype", "seed", "samples", "stepper", "damping",
 )
 THRESHOLD_COLUMNS = (
     "block", "activation", "init", "dist", "regularity", "quantity", "observed_beta_c", "beta_c_lo",
     "beta_c_hi", "finite_depth_beta_c", "asymptotic_beta_c", "verdict",
     "verdict_basis", "width", "negative_slope", "dtype", "seed", "depths", "betas_fitted",
+    "stepper", "damping",
 )
 
 
@@ -85,7 +86,7 @@ def cell_row(sc: StoredCell) -> dict[str, Any]:
         "init": c.init, "dist": c.dist, "hurst": c.hurst, "lengthscale": c.lengthscale,
         "regularity": c.regularity, "beta": c.beta, "depth": c.depth, "width": c.width,
         "samples": c.samples, "dtype": c.dtype, "device": sc.device, "seed": c.seed,
-        "seconds": sc.seconds,
+        "seconds": sc.seconds, "stepper": c.stepper, "damping": c.damping,
     }
     for q in QUANTITIES:
         for name, value in log_stats(sc.logs[q]).items():
@@ -95,8 +96,9 @@ def cell_row(sc: StoredCell) -> dict[str, Any]:
 
 def _cell_order(sc: StoredCell) -> tuple[Any, ...]:
     c = sc.cell
-    fields = (c.block, c.activation, c.negative_slope, c.init, c.dist, c.regularity, c.width,
-              c.input_dim, c.dtype, c.seed, c.samples, c.beta, c.depth, sc.device, sc.key)
+    fields = (c.block, c.stepper, c.damping, c.activation, c.negative_slope, c.init, c.dist,
+              c.regularity, c.width, c.input_dim, c.dtype, c.seed, c.samples, c.beta, c.depth,
+              sc.device, sc.key)
     return tuple((v is not None, v if v is not None else 0) for v in fields)
 
 

@@ -43,12 +43,12 @@ from sim.progress import Progress, group_cost
 from sim.regimes import DELTA, LEVEL
 from sim.runinfo import provenance, write_json
 from sim.store import SCHEMA_VERSION, Store, check_store, training_key
-from sim.train import TrainConfig, train_cell
+from sim.train import TrainConfig, check_trainable, train_cell
 
 PROG = "python -m sim.grid"
 # Flags that set one axis of every sub-grid.
 AXIS_FLAGS = ("block", "activation", "init", "hurst", "lengthscale", "beta", "depth", "width",
-              "samples", "seed", "dtype")
+              "samples", "seed", "dtype", "stepper", "damping")
 # Keys a TOML configuration may hold besides the axes.
 CONFIG_SETTINGS = ("device", "max_memory", "out", "grid")
 STORE_NAME = "results.sqlite"
@@ -80,7 +80,9 @@ values:
   Lists are comma-separated (--beta 0.25,0.5,1); ranges are start:stop:count, inclusive and
   evenly spaced (--beta 0:1.2:13 is 0, 0.1, ..., 1.2); both can be mixed (--depth 16,64:256:4).
   Axis flags replace that axis in every sub-grid of the preset or configuration. --hurst applies
-  to the inits fgn and fbm, --lengthscale to smooth; the linear block has no activation.
+  to the inits fgn and fbm, --lengthscale to smooth, --damping to the antisym block; the linear
+  block has no activation. --stepper makes each layer an Euler (the usual ResNet), Heun or RK4
+  step of size alpha_L (see sim.steppers).
 
 presets (default {DEFAULT_PRESET}):
 {presets}
@@ -98,11 +100,12 @@ output (OUT, default runs/<preset or config name>):
     source.add_argument("--config", metavar="FILE.toml", help="a grid from a TOML file")
     axes = parser.add_argument_group("axes (lists and ranges)")
     helps = {
-        "block": "res1, res3, linear", "activation": "relu, tanh, identity, leaky_relu, gelu",
+        "block": "res1, res3, linear, antisym", "activation": "relu, tanh, identity, leaky_relu, gelu",
         "init": "iid, fgn, fbm, smooth, shared", "hurst": "Hurst indices in (0, 1) for fgn/fbm",
         "lengthscale": "length-scales > 0 for smooth", "beta": "scaling exponents >= 0",
         "depth": "depths L >= 1", "width": "widths d >= 1", "samples": "networks per cell, >= 2",
         "seed": "root seeds >= 0", "dtype": "float32, float64",
+        "stepper": "euler (default), heun, rk4", "damping": "gamma >= 0 of the antisym block (default 0)",
     }
     for name in AXIS_FLAGS:
         axes.add_argument(f"--{name}", metavar="VALUES", help=helps[name])
@@ -318,6 +321,8 @@ def plan(argv: Sequence[str]) -> Plan:
             if axis in ("hurst", "lengthscale") and not gridspec.uses_axis(grid, axis):
                 takers = "fgn, fbm" if axis == "hurst" else "smooth"
                 raise GridError(f"--{axis}", text, f"no init of the grid uses it ({takers})")
+            if axis == "damping" and not gridspec.uses_block(grid, "antisym", args.block):
+                raise GridError("--damping", text, "no block of the grid uses it (antisym)")
             grid = [{**sub, axis: values} for sub in grid]
     except GridError as exc:
         raise UsageError(str(exc)) from None
@@ -362,6 +367,12 @@ def plan(argv: Sequence[str]) -> Plan:
                              f"({type(exc).__name__}: {exc}); give --no-report") from None
 
     train = _train_config(args, PRESETS[preset].train if preset is not None else None)
+    if train is not None:
+        for cell in cells:
+            try:
+                check_trainable(cell)
+            except ValueError as exc:
+                raise UsageError(f"--train with {cell.label()}: {exc}") from None
 
     command = [Path(sys.executable).name, "-m", "sim.grid", *argv]
     return Plan(name=name, preset=preset, config=args.config, grid=grid, cells=cells, out=out,

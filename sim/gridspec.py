@@ -6,6 +6,7 @@ stands for their Cartesian product, with two rules that keep the product meaning
 - `hurst` values apply to the inits that take a Hurst index (fgn, fbm) and `lengthscale` values to
   `smooth`; other inits have no regularity axis. `dist` applies to `iid` only (others are Gaussian),
   and `negative_slope` to `leaky_relu` only.
+- `damping` applies to the `antisym` block only (other blocks have none); `stepper` to every block.
 - The `linear` block has no activation: its cells carry activation='identity' (SPEC: linear is
   res1 with sigma = identity), whatever the activation axis says.
 
@@ -23,9 +24,9 @@ from typing import Any
 
 from sim.cell import Cell
 
-TEXT_AXES = ("block", "activation", "init", "dist", "dtype")
+TEXT_AXES = ("block", "activation", "init", "dist", "dtype", "stepper")
 INT_AXES = ("depth", "width", "input_dim", "samples", "seed")
-FLOAT_AXES = ("negative_slope", "hurst", "lengthscale", "beta")
+FLOAT_AXES = ("negative_slope", "hurst", "lengthscale", "beta", "damping")
 AXES = TEXT_AXES + INT_AXES + FLOAT_AXES
 
 # Values of an axis a sub-grid does not name (the Cell defaults; regularity has none).
@@ -33,6 +34,7 @@ DEFAULTS: dict[str, tuple[Any, ...]] = {
     "block": ("res3",), "activation": ("relu",), "init": ("iid",), "dist": ("gaussian",),
     "dtype": ("float32",), "depth": (64,), "width": (32,), "input_dim": (None,), "samples": (64,),
     "seed": (0,), "negative_slope": (0.01,), "hurst": (), "lengthscale": (), "beta": (0.5,),
+    "stepper": ("euler",), "damping": (0.0,),
 }
 HURST_INITS = ("fgn", "fbm")
 LENGTHSCALE_INITS = ("smooth",)
@@ -135,7 +137,8 @@ def _unique(values: Iterable[Any]) -> tuple[Any, ...]:
 
 # A valid cell for each axis, so that one value of the axis can be checked on its own.
 _PROBES: dict[str, dict[str, Any]] = {"hurst": {"init": "fgn"}, "lengthscale": {"init": "smooth"},
-                                      "negative_slope": {"activation": "leaky_relu"}}
+                                      "negative_slope": {"activation": "leaky_relu"},
+                                      "damping": {"block": "antisym"}}
 
 
 def check_axis(axis: str, source: str, values: Sequence[Any]) -> None:
@@ -167,7 +170,8 @@ def expand(grid: Sequence[SubGrid], *, device: str) -> list[Cell]:
 def _expand_one(axes: SubGrid, device: str) -> Iterable[Cell]:
     for block, activation in _block_activations(axes):
         slopes = axes["negative_slope"] if activation == "leaky_relu" else DEFAULTS["negative_slope"]
-        for slope, init in itertools.product(slopes, axes["init"]):
+        dampings = axes["damping"] if block == "antisym" else DEFAULTS["damping"]
+        for slope, init, stepper, damping in itertools.product(slopes, axes["init"], axes["stepper"], dampings):
             for reg, dist in itertools.product(_regularities(axes, init),
                                                axes["dist"] if init == "iid" else ("gaussian",)):
                 for width, input_dim, samples, seed, dtype, depth, beta in itertools.product(
@@ -175,7 +179,8 @@ def _expand_one(axes: SubGrid, device: str) -> Iterable[Cell]:
                         axes["dtype"], axes["depth"], axes["beta"]):
                     yield Cell(block=block, activation=activation, negative_slope=slope, init=init,
                                dist=dist, beta=beta, depth=depth, width=width, samples=samples,
-                               input_dim=input_dim, dtype=dtype, device=device, seed=seed, **reg)
+                               input_dim=input_dim, dtype=dtype, device=device, seed=seed,
+                               stepper=stepper, damping=damping, **reg)
 
 
 def _block_activations(axes: SubGrid) -> Iterable[tuple[str, str]]:
@@ -205,3 +210,11 @@ def uses_axis(grid: Sequence[SubGrid], axis: str) -> bool:
     """Whether some cell of the grid would use the regularity axis `axis` (hurst or lengthscale)."""
     inits = HURST_INITS if axis == "hurst" else LENGTHSCALE_INITS
     return any(i in inits for sub in grid for i in {**DEFAULTS, **sub}["init"])
+
+
+def uses_block(grid: Sequence[SubGrid], block: str, flag: str | None = None) -> bool:
+    """Whether some cell of the grid has `block` (the --block flag's text, when given, replaces
+    the grid's blocks)."""
+    if flag is not None:
+        return block in [b.strip() for b in flag.split(",")]
+    return any(block in {**DEFAULTS, **sub}["block"] for sub in grid)

@@ -84,6 +84,15 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                "batch_size": 64},
     ),
     Preset(
+        "steppers",
+        "layers as Euler, Heun and RK4 steps: antisym (identity activation, iid and shared weights) "
+        "and res3 relu iid, beta 0:1.2:13, depths 16-1024, d = 16, 32 samples (about a CPU minute)",
+        tuple({"block": (block,), "activation": (act,), "init": inits, "stepper": ("euler", "heun", "rk4"),
+               "beta": _grid(0.0, 1.2, 13), "depth": _doublings(16, 1024), "width": (16,), "samples": (32,),
+               "dtype": ("float32",)}
+              for block, act, inits in (("antisym", "identity", ("iid", "shared")), ("res3", "relu", ("iid",)))),
+    ),
+    Preset(
         "marion-fig9",
         "Marion et al. (2025) accuracy heatmap, for a GPU: res1 relu fgn, d = 30, L = 1000, "
         "H and beta in 0.1:0.9:10, 10 epochs on digits",

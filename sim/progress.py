@@ -14,6 +14,7 @@ from typing import TextIO
 
 from sim.cell import Cell
 from sim.engine import beta_block
+from sim.steppers import tableau
 
 MODES = ("bar", "lines", "quiet")
 
@@ -21,7 +22,9 @@ MODES = ("bar", "lines", "quiet")
 def group_cost(cell: Cell, n_beta: int) -> float:
     """Relative cost of one engine call: samples x depth x width^2 x matrices x beta blocks."""
     matrices = 2 if cell.block == "res3" else 1
-    return float(cell.samples * cell.depth * cell.width**2 * matrices * math.ceil(n_beta / beta_block(cell)))
+    stages = tableau(cell.stepper).stages
+    return float(cell.samples * cell.depth * cell.width**2 * matrices * stages
+                 * math.ceil(n_beta / beta_block(cell)))
 
 
 def _clock(seconds: float) -> str:

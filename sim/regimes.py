@@ -84,7 +84,7 @@ def series_of(cell: Cell) -> Series:
     """The series a cell belongs to: its identity without beta, depth, samples and device."""
     slope = cell.negative_slope if cell.activation == "leaky_relu" else None
     return (cell.block, cell.activation, slope, cell.init, cell.dist, cell.regularity, cell.width,
-            cell.input_dim, cell.seed, cell.dtype)
+            cell.input_dim, cell.seed, cell.dtype, cell.stepper, cell.damping)
 
 
 def _sort_key(series: Series) -> tuple[Any, ...]:
@@ -325,10 +325,10 @@ def _forward_law_note(basis: str, quantity: str) -> str:
 
 
 def _series_columns(series: Series) -> dict[str, Any]:
-    block, activation, slope, init, dist, regularity, width, _input_dim, seed, dtype = series
+    block, activation, slope, init, dist, regularity, width, _input_dim, seed, dtype, stepper, damping = series
     return {"block": block, "activation": activation, "init": init, "dist": dist,
             "regularity": regularity, "width": width, "negative_slope": slope, "dtype": dtype,
-            "seed": seed}
+            "seed": seed, "stepper": stepper, "damping": damping}
 
 
 def tables(stored: Iterable[StoredCell], predictor: Predictor

@@ -124,10 +124,21 @@ def _losses(task: str, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor
     return loss, torch.full_like(loss, float("nan"))
 
 
+def check_trainable(cell: Cell) -> None:
+    """ValueError unless training covers the cell (Euler steps of res1, res3 or linear blocks)."""
+    if cell.block == "antisym":
+        raise ValueError("block='antisym' is not allowed for training: res1, res3 or linear")
+    if cell.stepper != "euler":
+        raise ValueError(f"stepper={cell.stepper!r} is not allowed for training: 'euler' only")
+
+
 def train_cell(cell: Cell, config: TrainConfig, *, progress: Callable[[str], None] | None = None,
                dataset: Dataset | None = None) -> TrainResult:
     """Train the cell's `samples` networks briefly at each learning rate, keep the best on the
-    validation split, and measure everything again. Deterministic for a seed on a device."""
+    validation split, and measure everything again. Deterministic for a seed on a device.
+
+    Training covers the Euler blocks res1, res3 and linear; ValueError for the others."""
+    check_trainable(cell)
     start = time.perf_counter()
     device, dtype = resolve_device(cell.device), resolve_dtype(cell.dtype)
     data = dataset or load_dataset(config.dataset)

@@ -178,6 +178,11 @@ BAD = [
     (["--beta"], "--beta is not allowed without a value"),
     (["--preset", "quick", "--config", "x.toml"], "--config=x.toml is not allowed together with --preset"),
     (["--config", "missing.toml"], "--config=missing.toml is not allowed: no such file"),
+    (["--stepper", "rk5"], "--stepper=rk5 is not allowed: one of euler, heun, rk4"),
+    (["--block", "antisym", "--damping=-1"], "--damping=-1.0 is not allowed: expected a damping gamma >= 0"),
+    (["--block", "res3", "--damping", "0.5"], "--damping=0.5 is not allowed: no block of the grid uses it"),
+    (["--block", "antisym", "--train", "1"], "--train with antisym relu iid"),
+    (["--stepper", "rk4", "--train", "1"], "stepper='rk4' is not allowed for training"),
 ]
 
 
@@ -271,6 +276,35 @@ def test_linear_block_has_no_activation_axis() -> None:
                               "depth": (4,), "beta": (0.5,)}], device="cpu")
     assert [(c.block, c.activation) for c in cells] == [
         ("linear", "identity"), ("res3", "relu"), ("res3", "tanh")]
+
+
+def test_stepper_and_damping_axes() -> None:
+    """--stepper applies to every block, --damping to antisym only; Euler and non-antisym cells
+    keep the keys they had before these axes existed."""
+    cells = gridspec.expand([{"block": ("antisym", "res3"), "stepper": ("euler", "rk4"),
+                              "damping": (0.0, 0.5), "depth": (4,)}], device="cpu")
+    assert [(c.block, c.stepper, c.damping) for c in cells] == [
+        ("antisym", "euler", 0.0), ("antisym", "euler", 0.5), ("antisym", "rk4", 0.0), ("antisym", "rk4", 0.5),
+        ("res3", "euler", 0.0), ("res3", "rk4", 0.0)]
+    assert "stepper" not in cells[4].identity() and "damping" not in cells[4].identity()
+    assert cells[4].key() == cells[4].replace(stepper="euler").key() != cells[5].key()
+
+
+def test_stepper_grid_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stepper grid runs end to end; every export names the stepper and damping of its rows,
+    and regimes are fitted per stepper (never across steppers)."""
+    argv = ["--block", "antisym", "--activation", "identity", "--init", "iid", "--stepper", "euler,rk4",
+            "--damping", "0,0.1",
+            "--beta", "0.25,1", "--depth", "8,16", "--width", "6", "--samples", "6", "--device", "cpu",
+            "--no-report", "--quiet", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    cells = _table(tmp_path / "cells.csv")
+    assert {(r["stepper"], r["damping"]) for r in cells} == {
+        ("euler", "0.0"), ("euler", "0.1"), ("rk4", "0.0"), ("rk4", "0.1")}
+    regimes = _table(tmp_path / "regimes.csv")
+    assert len(regimes) == 4 * 2 * 2  # (stepper, damping) x beta x quantity
+    assert {(r["stepper"], r["damping"]) for r in _table(tmp_path / "thresholds.csv")} == {
+        ("euler", "0.0"), ("euler", "0.1"), ("rk4", "0.0"), ("rk4", "0.1")}
 
 
 def test_progress_bar_on_a_terminal() -> None:
