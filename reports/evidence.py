@@ -63,9 +63,10 @@ class LawEvidence:
 
 
 def cell_family(cell: Any) -> Family:
-    """The (block, activation, init, dist, width) family of a `sim.Cell`."""
+    """The (block, activation, init, dist, width, stepper, damping) family of a `sim.Cell`."""
     return family_of({"block": cell.block, "activation": cell.activation, "init": cell.init,
-                      "dist": cell.dist, "width": cell.width})
+                      "dist": cell.dist, "width": cell.width, "stepper": cell.stepper,
+                      "damping": cell.damping})
 
 
 def cell_where(cell: Any) -> str:

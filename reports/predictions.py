@@ -49,6 +49,10 @@ def cell_from_row(row: Row) -> Any | None:
     )
     if row.get("negative_slope") is not None:
         kwargs["negative_slope"] = row["negative_slope"]
+    if row.get("stepper"):
+        kwargs["stepper"] = row["stepper"]
+    if row.get("damping") not in (None, ""):
+        kwargs["damping"] = row["damping"]
     if init in ("fgn", "fbm"):
         kwargs["hurst"] = reg
     elif init == "smooth":

@@ -36,7 +36,7 @@ THRESHOLDS_REQUIRED = ("block", "activation", "init", "dist", "regularity", "qua
 TRAINING_REQUIRED = ("block", "activation", "init", "regularity", "beta", "depth")
 
 Row = dict[str, Any]
-Family = tuple[str, str, str, str, int | None]
+Family = tuple[str, str, str, str, int | None, str, float]
 
 
 class RunDirectoryError(ValueError):
@@ -99,17 +99,23 @@ def read_table(path: Path, required: tuple[str, ...]) -> list[Row]:
 
 
 def family_of(row: Row) -> Family:
-    """The (block, activation, init, dist, width) family a row belongs to (width None if unknown)."""
+    """The (block, activation, init, dist, width, stepper, damping) family a row belongs to (width
+    None if unknown; stepper 'euler' and damping 0 for tables written before those columns)."""
     width = row.get("width")
+    damping = row.get("damping")
     return (str(row.get("block") or ""), str(row.get("activation") or ""), str(row.get("init") or ""),
-            str(row.get("dist") or "gaussian"), None if width is None else int(width))
+            str(row.get("dist") or "gaussian"), None if width is None else int(width),
+            str(row.get("stepper") or "euler"), 0.0 if damping in (None, "") else float(damping))
 
 
 def family_label(family: Family) -> str:
-    """'res3 relu fgn, d = 32' (dist shown only when it is not gaussian)."""
-    block, activation, init, dist, width = family
-    text = f"{block} {activation} {init}" if block != "linear" else f"{block} {init}"
+    """'res3 relu fgn, d = 32' (dist shown only when it is not gaussian; the stepper and the
+    damping only when they are not Euler and 0: 'antisym(γ = 0.1) identity iid rk4, d = 16')."""
+    block, activation, init, dist, width, stepper, damping = family
+    block_text = f"{block}(γ = {damping:g})" if damping else block
+    text = f"{block_text} {activation} {init}" if block != "linear" else f"{block_text} {init}"
     text += f" ({dist})" if dist and dist != "gaussian" else ""
+    text += f" {stepper}" if stepper and stepper != "euler" else ""
     return text + (f", d = {width}" if width is not None else "")
 
 
