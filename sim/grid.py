@@ -536,6 +536,10 @@ def execute(p: Plan) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line entry point; returns the exit status (2 for bad input)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    from sim import landscape  # the landscape preset is not a grid of cells: sim.landscape runs it
+
+    if landscape.requested(argv):
+        return landscape.main(argv)
     try:
         p = plan(argv)
     except UsageError as exc:

@@ -102,6 +102,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         train={"epochs": 10, "dataset": "digits", "lrs": (1e-3, 1e-2), "optimizer": "adam",
                "batch_size": 64},
     ),
+    Preset(
+        "landscape",
+        "Haber & Ruthotto (2017) lecture example, not a grid of cells (run by sim.landscape): the "
+        "objective over (theta1, theta2) in [-2, 4]^2 for N = 5 and N = 100 steps, and how rough it is",
+        (),
+    ),
 )}
 
 DEFAULT_PRESET = "quick"
