@@ -1,6 +1,6 @@
 """The report's content, in the order of the reports issue: verdicts, phase diagrams, depth scaling,
-exact laws, backward pass, training, run record. Builds a `Document` from a `RunData`; reads stored
-tables only and never simulates."""
+exact laws, backward pass, training, the optimization landscape (when the run has landscape.csv), run
+record. Builds a `Document` from a `RunData`; reads stored tables only and never simulates."""
 
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ from reports.evidence import (
     moment_curve,
     moment_evidence,
 )
+from reports.landscape import landscape_sections
 from reports.lawplots import lognormal_figure, moment_figure
 from reports.laws import LEVEL, MAX_MEAN_SKEWNESS, MAX_RELATIVE_BIAS, mean_skewness, z_critical
 from reports.phase import Curve, phase_figure, verdict_map
 from reports.plotting import QUANTITY_WORDS, edges, fmt, fmt_ci
 from reports.rundata import Family, RunData, family_label, family_of, rkey
 from reports.scaling import scaling_figure
+from reports.steppers import steppers_section
 from reports.training import section_blocks as training_blocks
 from reports.verdicts import Evidence, VerdictRow, claim_verdicts, threshold_verdicts
 
@@ -59,9 +61,12 @@ def build_document(data: RunData, theory: ModuleType | None, theory_note: str | 
         _scaling_section(data, "diff", "Depth scaling"),
         _law_section(data, theory, evidence, theory_note),
         _backward_section(data, theory, curves),
+        steppers_section(data),
         _training_section(data, curves, theory),
+        *landscape_sections(data.path),
         _record_section(data, theory_note),
     ]
+    sections = [section for section in sections if section is not None]
     for number, section in enumerate(sections, start=1):
         section.title = f"{number}. {section.title}"
         section.anchor = f"s{number}"
