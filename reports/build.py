@@ -7,6 +7,7 @@ from pathlib import Path
 
 from reports import html, pdf
 from reports.content import build_document
+from reports.landscape import has_landscape, landscape_document
 from reports.predictions import load_theory
 from reports.rundata import load_run
 
@@ -25,9 +26,12 @@ def build_report(out_dir: Path, formats: Sequence[str] = FORMATS, out: Path | No
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ValueError(f"formats={formats!r} is not allowed: one or more of {', '.join(FORMATS)}")
-    data = load_run(Path(out_dir))
-    theory, theory_note = load_theory()
-    doc = build_document(data, theory, theory_note)
+    if has_landscape(out_dir) and not (Path(out_dir) / "cells.csv").is_file():
+        doc = landscape_document(out_dir)  # a landscape-only run (sim.grid --preset landscape)
+    else:
+        data = load_run(Path(out_dir))
+        theory, theory_note = load_theory()
+        doc = build_document(data, theory, theory_note)
     written = []
     for fmt in formats:
         path = _target(Path(out_dir), out, fmt)
