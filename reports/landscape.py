@@ -77,25 +77,25 @@ def read_landscape(run_dir: Path) -> Landscape | None:
     if not path.is_file():
         return None
     with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise RunDirectoryError(f"{CSV_NAME}: missing column(s) {', '.join(missing)}")
-        rows = list(reader)
-    ragged = next((i for i, r in enumerate(rows) if len(r) != len(header)), None)
-    if ragged is not None:
-        raise RunDirectoryError(f"{CSV_NAME}:{ragged + 2}: {len(rows[ragged])} fields for {len(header)} columns")
-    if not rows:
+        header = next(csv.reader(fh), [])
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise RunDirectoryError(f"{CSV_NAME}: missing column(s) {', '.join(missing)}")
+    numeric = [c for c in COLUMNS if c != "stepper"]
+    try:  # numpy's C reader: the table has a few hundred thousand rows
+        values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=float,
+                            usecols=[header.index(c) for c in numeric])
+        steppers = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=1, dtype=str,
+                              usecols=header.index("stepper"))
+    except ValueError as exc:
+        raise RunDirectoryError(f"{CSV_NAME}: {exc}") from None
+    if len(values) == 0:
         raise RunDirectoryError(f"{CSV_NAME}: no rows")
-    fields = dict(zip(header, zip(*rows, strict=True), strict=True))
-    table: dict[str, np.ndarray] = {"stepper": np.array(fields["stepper"])}
-    for column in COLUMNS[1:]:
-        try:
-            table[column] = np.array(fields[column], dtype=int if column == "N" else float)
-        except ValueError:
-            raise RunDirectoryError(f"{CSV_NAME}: column {column} holds a value that is not "
-                                    f"{'an integer' if column == 'N' else 'a number'}") from None
+    table: dict[str, np.ndarray] = {"stepper": steppers}
+    table.update({c: values[:, i] for i, c in enumerate(numeric)})
+    if not np.array_equal(table["N"], np.round(table["N"])) or (table["N"] < 1).any():
+        raise RunDirectoryError(f"{CSV_NAME}: column N holds a value that is not a step count >= 1")
+    table["N"] = table["N"].astype(int)
     land = Landscape(table=table, record=_record(Path(run_dir) / JSON_NAME))
     for stepper in land.steppers():
         for n in land.steps(stepper):
@@ -258,7 +258,7 @@ def steppers_figure(land: Landscape) -> Figure:
                  "stage uses K(θ)); columns: N. Same target C (Euler, N = 200), colour scale, hatching (here "
                  "max_j |R(hλ_j)| > 1 with each stepper's stability function R), dashed line and minima marks as "
                  "in the previous figure."),
-        draw=draw, size=(4.2 * len(steps) + 1.2, 3.9 * len(steppers) + 0.6))
+        draw=draw, size=(3.4 * len(steps) + 1.2, 3.2 * len(steppers) + 0.6))
 
 
 # ---------------------------------------------------------------------- section and document

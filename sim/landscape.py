@@ -98,6 +98,10 @@ class LandscapeSpec:
         return np.round(self.theta_min + (self.theta_max - self.theta_min) * i / (self.points - 1), 12)
 
 
+# What `python -m sim.grid --preset landscape` computes.
+PRESET_SPEC = LandscapeSpec()
+
+
 # ---------------------------------------------------------------------- the model
 def lecture_matrix(theta1: torch.Tensor, theta2: torch.Tensor) -> torch.Tensor:
     """K(theta) for thetas of shape (G,): shape (G, 3, 3)."""
@@ -376,7 +380,7 @@ def main(argv: Sequence[str]) -> int:
         return 2
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    spec = LandscapeSpec(device=args.device)
+    spec = dataclasses.replace(PRESET_SPEC, device=args.device)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
     total = len(spec.steppers) * len(spec.steps)
     done = []
