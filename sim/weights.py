@@ -232,15 +232,13 @@ class WeightSource:
                 torch.matmul(root, self._normals(gen, root.shape[1], hi - lo), out=dest[:, lo:hi])
             return
         size = 2 * depth
-        cdtype = torch.complex64 if self.dtype == torch.float32 else torch.complex128
         scale = torch.as_tensor(np.sqrt(eig / size), device=self.device, dtype=self.dtype)
         step = self._entries_per_draw(size)
         for lo in range(0, count, step):
             hi = min(count, lo + step)
             pairs = (hi - lo + 1) // 2
-            draws = self._normals(gen, 2, pairs, size)
-            spectrum = torch.complex(draws[0], draws[1]).to(cdtype) * scale
-            del draws
+            # (pairs, size, 2) normals viewed as complex: no copy into a complex tensor
+            spectrum = torch.view_as_complex(self._normals(gen, pairs, size, 2)).mul_(scale)
             # Real and imaginary parts of one FFT are two independent paths with the target law.
             field = torch.fft.fft(spectrum, dim=-1)[:, :depth]
             del spectrum
