@@ -38,6 +38,24 @@ from theory.moments import (
 )
 from theory.predict import NOT_COVERED, Prediction, predictions
 from theory.scope import NotCovered
+from theory.stability import (
+    STEPPER_NAMES,
+    declared_order,
+    imaginary_explosion_beta,
+    imaginary_gain,
+    imaginary_leading_term,
+    imaginary_log_growth,
+    imaginary_log_growth_leading,
+    imaginary_stability_limit,
+    landscape_growth,
+    landscape_growth_expr,
+    linear_order,
+    real_log_growth,
+    real_log_growth_leading,
+    stability_polynomial,
+    stable_near_imaginary_axis,
+    step_growth,
+)
 from theory.symbols import H, L, beta, d, exact, rho, tau
 
 __all__ = [
@@ -50,4 +68,9 @@ __all__ = [
     "input_factor", "input_variance", "kappa", "kappa_expr", "limit_object", "lognormal_law",
     "lognormal_law_expr", "moment_limit", "predictions", "regime", "rho", "second_moment",
     "solve_correlation", "tau", "width_limit_moment", "width_limit_recursion_expr",
+    # steppers as ODE discretizations
+    "STEPPER_NAMES", "declared_order", "imaginary_explosion_beta", "imaginary_gain", "imaginary_leading_term",
+    "imaginary_log_growth", "imaginary_log_growth_leading", "imaginary_stability_limit", "landscape_growth",
+    "landscape_growth_expr", "linear_order", "real_log_growth", "real_log_growth_leading", "stability_polynomial",
+    "stable_near_imaginary_axis", "step_growth",
 ]
