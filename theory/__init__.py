@@ -2,10 +2,21 @@
 
 Every function takes the same `sim.cell.Cell` the simulator uses and returns sympy expressions
 (numbers only at the boundary: the finite-depth sums are floats). Cells that no claim covers get
-`NotCovered`, a ValueError. See `claims()` for the registry of encoded predictions.
+`NotCovered`, a ValueError. See `claims()` for the registry of encoded predictions. The Heun and RK4
+steppers and the antisym block (ResNets as ODE discretizations) are in `theory.stability`,
+`theory.antisym`, `theory.expansion` and `theory.wick`.
 """
 
 from theory.activations import c_sigma, hermite_order, kappa, kappa_expr
+from theory.antisym import exact_deviation_expr as antisym_deviation_expr
+from theory.antisym import exact_moment_expr as antisym_moment_expr
+from theory.antisym import (
+    explosion_beta,
+    finite_depth_log_deviation,
+    log_norm_rate,
+    mean_drift,
+    second_order_coefficient,
+)
 from theory.claims import STATUSES, Claim, claim, claims, claims_for
 from theory.correlation import correlation_ode, correlation_rhs, solve_correlation
 from theory.critical import (
@@ -15,6 +26,7 @@ from theory.critical import (
     depth_exponent,
     regime,
 )
+from theory.expansion import log_norm_rates, moment_rates, moment_series
 from theory.finite_depth import (
     finite_depth_deviation,
     finite_depth_expr,
@@ -73,4 +85,7 @@ __all__ = [
     "imaginary_log_growth", "imaginary_log_growth_leading", "imaginary_stability_limit", "landscape_growth",
     "landscape_growth_expr", "linear_order", "real_log_growth", "real_log_growth_leading", "stability_polynomial",
     "stable_near_imaginary_axis", "step_growth",
+    # the antisym block
+    "antisym_deviation_expr", "antisym_moment_expr", "explosion_beta", "finite_depth_log_deviation",
+    "log_norm_rate", "log_norm_rates", "mean_drift", "moment_rates", "moment_series", "second_order_coefficient",
 ]

@@ -1,8 +1,10 @@
 """`python -m theory`: the claims registry, or one cell's predictions.
 
     python -m theory                                   # the registry as a table
+    python -m theory --latex                           # ... with each formula in LaTeX
     python -m theory --block res3 --activation relu --init fgn --hurst 0.8 --beta 0.6
     python -m theory --init fgn --hurst 0.8 --depths 64,256,1024,4096
+    python -m theory --block antisym --activation identity --init shared --stepper heun --beta 0.7
 
 Bad values print one line naming the flag and exit with code 2.
 """
@@ -16,13 +18,13 @@ from collections.abc import Sequence
 
 import sympy
 
-from sim.cell import ACTIVATIONS, BLOCKS, DISTS, INITS, Cell
+from sim.cell import ACTIVATIONS, BLOCKS, DISTS, INITS, STEPPERS, Cell
 from theory.claims import claims
 from theory.predict import predictions
 from theory.scope import NotCovered
 
 CELL_FLAGS = ("block", "activation", "negative_slope", "init", "hurst", "lengthscale", "beta",
-              "depth", "width", "dist")
+              "depth", "width", "dist", "stepper", "damping")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -70,18 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=_int)
     p.add_argument("--width", type=_int)
     p.add_argument("--dist", choices=DISTS)
+    p.add_argument("--stepper", choices=STEPPERS)
+    p.add_argument("--damping", type=_float, help="gamma >= 0 of the antisym block")
+    p.add_argument("--latex", action="store_true", help="print each claim's formula in LaTeX under its row")
     p.add_argument("--depths", type=_depths,
                    help="comma-separated depths for the finite-depth slope and threshold")
     return p
 
 
-def _registry_table() -> str:
+def _registry_table(latex: bool = False) -> str:
+    """One row per claim (name, status, source, statement); with `latex`, each formula below its row."""
     rows = [(c.name, c.status, c.source, c.statement) for c in claims()]
     widths = [max(len(r[i]) for r in rows + [("name", "status", "source", "")]) for i in range(3)]
     head = f"{'name':<{widths[0]}}  {'status':<{widths[1]}}  {'source':<{widths[2]}}  statement"
     lines = [head, "-" * len(head)]
-    lines += [f"{n:<{widths[0]}}  {s:<{widths[1]}}  {src:<{widths[2]}}  {text}"
-              for n, s, src, text in rows]
+    for item, (n, s, src, text) in zip(claims(), rows, strict=True):
+        lines.append(f"{n:<{widths[0]}}  {s:<{widths[1]}}  {src:<{widths[2]}}  {text}")
+        if latex:
+            lines.append(f"{'':<{widths[0]}}  $ {item.latex()} $")
     return "\n".join(lines)
 
 
@@ -115,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     given = {name: getattr(args, name) for name in CELL_FLAGS if getattr(args, name) is not None}
     if not given and args.depths is None:
-        print(_registry_table())
+        print(_registry_table(args.latex))
         return 0
     try:
         cell = Cell(**given)

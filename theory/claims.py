@@ -1,4 +1,5 @@
-"""The registry of encoded predictions: every claim of SPEC section 4, with status and scope.
+"""The registry of encoded predictions: every claim of SPEC section 4 and of the ODE-discretization
+theory (steppers, antisym block), with status and scope.
 
 Each `Claim` carries its formula (sympy, written with a generic c_sigma), its status in the
 SPEC's words, its source, a one-sentence statement and the predicate saying which cells it
@@ -20,6 +21,7 @@ from theory.limits import MARION
 from theory.scope import (
     CONTINUOUS_INITS,
     activation_of,
+    euler_residual,
     exact_moment_applies,
     iid_like,
     slope_of,
@@ -67,7 +69,19 @@ class Claim:
 
 
 def _fgn(cell: Cell) -> bool:
-    return cell.init == "fgn" and not iid_like(cell)
+    return euler_residual(cell) and cell.init == "fgn" and not iid_like(cell)
+
+
+def _iid_residual(cell: Cell) -> bool:
+    return euler_residual(cell) and iid_like(cell)
+
+
+def _continuous_residual(cell: Cell) -> bool:
+    return euler_residual(cell) and cell.init in CONTINUOUS_INITS
+
+
+def _iid_res1(cell: Cell) -> bool:
+    return _iid_residual(cell) and cell.block in ("res1", "linear")
 
 
 def _res3_order(cell: Cell, order: int) -> bool:
@@ -76,15 +90,21 @@ def _res3_order(cell: Cell, order: int) -> bool:
 
 
 def _stationary_finite(cell: Cell, res3: bool) -> bool:
-    return cell.init != "fbm" and (cell.block == "res3") == res3
+    return euler_residual(cell) and cell.init != "fbm" and (cell.block == "res3") == res3
 
 
 def _generic_slope(cell: Cell) -> bool:
-    return not exact_moment_applies(cell) and not rough_res1(cell)
+    return euler_residual(cell) and not exact_moment_applies(cell) and not rough_res1(cell)
 
 
-def claims() -> list[Claim]:
-    """Every encoded claim, in SPEC order."""
+def _finite_depth_threshold(cell: Cell) -> bool:
+    from theory.antisym import antisym_covered
+
+    return euler_residual(cell) or antisym_covered(cell)
+
+
+def _spec_claims() -> list[Claim]:
+    """The claims of SPEC section 4, in SPEC order."""
     half = sympy.Rational(1, 2)
     step = (1 + _c * alpha**2) ** L
     order = sympy.Symbol("n_0", integer=True, nonnegative=True)
@@ -108,7 +128,8 @@ def claims() -> list[Claim]:
               "With i.i.d. weights the regime is set by tau_L = L^(1-2 beta): explode when it "
               "diverges (beta < 1/2), identity when it vanishes (beta > 1/2), a neural SDE when "
               "it is constant (beta = 1/2).",
-              "iid weights (or fgn with H = 1/2), every block and activation", iid_like),
+              "iid weights (or fgn with H = 1/2), res1 / res3 / linear with Euler steps, every activation",
+              _iid_residual),
         Claim("iid-exact-moment", "Exact forward second moment", "exact",
               "derived here, SPEC 4.2", sympy.Eq(_moment, step),
               "For i.i.d. symmetric weights of variance 1/d and res3 with a positively homogeneous "
@@ -131,7 +152,7 @@ def claims() -> list[Claim]:
                        sympy.Symbol(r"\|h_{k}\|^{2}") + alpha**2 * sympy.Symbol(r"\|\sigma(h_{k})\|^{2}")),
               "For res1 with i.i.d. weights, E[||h_(k+1)||^2 | h_k] = ||h_k||^2 + alpha_L^2 "
               "||sigma(h_k)||^2 exactly; iterating it is not exact because the state's law drifts.",
-              "iid, res1 or linear", lambda c: c.block in ("res1", "linear") and iid_like(c)),
+              "iid, res1 or linear", _iid_res1),
         Claim("res1-first-layer", "Exact first layer of res1", "exact", "SPEC 4.2",
               sympy.Eq(sympy.Symbol(r"\mathbb{E}\|h_1\|^2/\|h_0\|^2"),
                        1 + alpha**2 * sympy.Symbol("F_sigma")),
@@ -139,14 +160,14 @@ def claims() -> list[Claim]:
               "E||h||^2 by exactly 1 + alpha_L^2 F_sigma, with F_sigma = E||sigma(h_0)||^2/||h_0||^2 "
               "(1/2 for relu).",
               "iid, res1 or linear, input law known exactly",
-              lambda c: c.block in ("res1", "linear") and iid_like(c) and input_factor_is_exact(c)),
+              lambda c: _iid_res1(c) and input_factor_is_exact(c)),
         Claim("width-limit-recursion", "One-dimensional recursion at large width", "asymptotic",
               "derived here, SPEC 4.2",
               sympy.Eq(q_next, q_k + alpha**2 * expect(sigma(sympy.sqrt(q_k) * z) ** 2)),
               "At large width q_k = ||h_k||^2/d follows q_(k+1) = q_k + alpha_L^2 E[sigma(sqrt(q_k) "
               "Z)^2] for res3 and res1 alike; for res1 relu this gives (1 + alpha_L^2/2)^L, which "
               "finite widths exceed.",
-              "iid, every block (asymptotic in width)", iid_like),
+              "iid, res1 / res3 / linear (asymptotic in width)", _iid_residual),
         Claim("critical-lognormal", "Log-normal law of the output norm", "asymptotic",
               "SPEC 4.3; Li, Nica, Roy, NeurIPS 2021",
               sympy.Eq(log_ratio, normal(_c * tau * (1 - 2 / d), 4 * _c * tau / d)),
@@ -180,12 +201,12 @@ def claims() -> list[Claim]:
               "With weights that are values of a continuous function of t = k/L (smooth, shared, "
               "fbm) and alpha_L = 1/L, the ResNet is an Euler scheme of the neural ODE "
               "dH/dt = V(t) sigma(W(t) H) on [0, 1].",
-              "smooth, shared or fbm weights, beta = 1", lambda c: c.init in CONTINUOUS_INITS),
+              "smooth, shared or fbm weights, beta = 1", _continuous_residual),
         Claim("smooth-critical-beta", "Threshold of smooth weights", "conjecture", "SPEC 4.4",
               sympy.Eq(_beta_c, 1),
               "For smooth, shared and fbm weights the boundary between explosion and identity is "
               "beta_c = 1.",
-              "smooth, shared or fbm weights", lambda c: c.init in CONTINUOUS_INITS),
+              "smooth, shared or fbm weights", _continuous_residual),
         Claim("iid-deviation-slope", "Depth slope of the exact deviation", "exact",
               "derived here, SPEC 4.2 and 4.5",
               sympy.Eq(sympy.Limit(sympy.Derivative(sympy.log(step - 1) / 2, L) * L, L, sympy.oo),
@@ -211,7 +232,7 @@ def claims() -> list[Claim]:
               sympy.Eq(sympy.Symbol("tau_L"), L ** (1 - 2 * beta)),
               "Gradients dl/dh_k follow the same explode / identity / non-trivial trichotomy in "
               "beta as the forward pass.",
-              "iid weights (or fgn with H = 1/2)", iid_like),
+              "iid weights (or fgn with H = 1/2)", _iid_residual),
         Claim("backward-moment", "Backward second moment", "conjecture", "SPEC 4.6",
               sympy.Eq(_backward, step),
               "The gradient's second-moment ratio is close to the forward (1 + c_sigma "
@@ -231,7 +252,7 @@ def claims() -> list[Claim]:
                        * sympy.Symbol("dB_t")),
               "With i.i.d. weights and beta = 1/2 the network converges to a driftless neural SDE "
               "on [0, 1], for res3 with homogeneous sigma dH = sqrt(c_sigma/d) ||H|| dB.",
-              "iid weights (or fgn with H = 1/2), beta = 1/2", iid_like),
+              "iid weights (or fgn with H = 1/2), beta = 1/2", _iid_residual),
         Claim("finite-depth-res3", "Leading-order deviation at finite depth, res3", "asymptotic",
               "derived here, SPEC 4.8", sympy.Eq(_deviation, dev_sum),
               "To order alpha_L^2, E||h_L - h_0||^2/||h_0||^2 = alpha_L^2 sum_(j,k) gamma(j-k) "
@@ -251,7 +272,7 @@ def claims() -> list[Claim]:
               "For fbm weights the same order-alpha_L^2 formula holds with the covariance C(j,k) of "
               "B_H(t_j), B_H(t_k) in place of gamma and the kernel evaluated at the two variances "
               "t_j^(2H), t_k^(2H).",
-              "fbm weights, every block", lambda c: c.init == "fbm"),
+              "fbm weights, every block", lambda c: euler_residual(c) and c.init == "fbm"),
         Claim("hermite-threshold", "Threshold from the first Hermite coefficient", "asymptotic",
               "derived here, SPEC 4.8",
               sympy.Eq(_beta_c, sympy.Max(half, 1 - (order + 1) * (1 - H))),
@@ -265,8 +286,16 @@ def claims() -> list[Claim]:
               "Over a set of depths, the predicted log-log slope of the deviation crosses zero at "
               "beta* = half the fitted slope of log S(L), S the beta-free double sum; this, not the "
               "asymptotic beta_c, is what observed thresholds are compared with.",
-              "every cell", lambda c: True),
+              "every residual cell with Euler steps, and antisym cells", _finite_depth_threshold),
     ]
+
+
+def claims() -> list[Claim]:
+    """Every encoded claim: SPEC section 4 in SPEC order, then ResNets as ODE discretizations
+    (`theory.claims_antisym`)."""
+    from theory.claims_antisym import antisym_claims  # that module builds on Claim, defined here
+
+    return _spec_claims() + antisym_claims()
 
 
 def claims_for(cell: Cell) -> list[Claim]:

@@ -2,23 +2,32 @@
 
 The regime is decided by exact sympy comparison of beta (an exact rational, see
 `theory.symbols.exact`) with beta_c: beta = 0.5 against beta_c = 1/2 is exactly 'non-trivial'.
+Residual blocks are covered with the Euler stepper only; antisym cells are answered by
+`theory.antisym` (a band of non-trivial betas below beta_c where the norm does not explode).
 """
 
 from __future__ import annotations
 
 import sympy
 
-from sim.cell import ACTIVATIONS, BLOCKS, INITS, Cell
+from sim.cell import ACTIVATIONS, BLOCKS, INITS, STEPPERS, Cell
+from theory import antisym
 from theory.activations import hermite_order
-from theory.scope import CONTINUOUS_INITS, NotCovered, activation_of
+from theory.scope import CONTINUOUS_INITS, RESIDUAL_BLOCKS, NotCovered, activation_of, require_euler_residual
 from theory.symbols import H, beta, exact
 
 REGIMES = ("explode", "identity", "non-trivial")
 
 
 def critical_beta_expr(block: str, activation: str, init: str,
-                       negative_slope: float | sympy.Expr = 0.01) -> sympy.Expr:
+                       negative_slope: float | sympy.Expr = 0.01, *, stepper: str = "euler",
+                       damping: float | sympy.Expr = 0) -> sympy.Expr:
     """beta_c as a sympy expression in the Hurst symbol `H` (constant for iid, smooth, shared, fbm).
+
+    Residual blocks (res1, res3, linear) with the Euler stepper; any other stepper raises NotCovered.
+    antisym with the identity activation: the deviation threshold of `theory.antisym` (1/2 for iid
+    without damping, 1 for shared, smooth or damped; the same for every stepper), NotCovered for
+    other activations and for fgn / fbm.
 
     - iid: 1/2 (theorem, SPEC 4.1).
     - smooth, shared, fbm: 1 (the ResNet is an Euler scheme of a neural ODE; SPEC 4.4).
@@ -35,7 +44,17 @@ def critical_beta_expr(block: str, activation: str, init: str,
         raise ValueError(f"activation={activation!r} is not allowed: one of {', '.join(ACTIVATIONS)}")
     if init not in INITS:
         raise ValueError(f"init={init!r} is not allowed: one of {', '.join(INITS)}")
+    if stepper not in STEPPERS:
+        raise ValueError(f"stepper={stepper!r} is not allowed: one of {', '.join(STEPPERS)}")
     half = sympy.Rational(1, 2)
+    if block == "antisym":
+        if activation != "identity" or init not in antisym.ANTISYM_INITS:
+            raise NotCovered(f"block 'antisym' with activation={activation!r}, init={init!r}: thresholds "
+                             "are derived for the identity activation with iid, shared or smooth weights")
+        return half if init == "iid" and exact(damping, "damping") == 0 else sympy.Integer(1)
+    if block not in RESIDUAL_BLOCKS or stepper != "euler":
+        raise NotCovered(f"block={block!r} with stepper={stepper!r}: beta_c is derived for the Euler "
+                         "step of the residual blocks")
     if init == "iid":
         return half
     if init in CONTINUOUS_INITS:
@@ -48,6 +67,9 @@ def critical_beta_expr(block: str, activation: str, init: str,
 
 def critical_beta(cell: Cell) -> sympy.Expr:
     """beta_c of the cell, an exact sympy number (H substituted as an exact rational)."""
+    if cell.block == "antisym":
+        return antisym.critical_beta(cell)
+    require_euler_residual(cell)
     expr = critical_beta_expr(cell.block, activation_of(cell), cell.init, cell.negative_slope)
     if cell.init in ("fgn", "fbm"):
         expr = expr.subs(H, exact(cell.hurst, "hurst"))
@@ -67,14 +89,19 @@ def _compare(cell: Cell) -> int:
 
 
 def regime(cell: Cell) -> str:
-    """'explode' (beta < beta_c), 'identity' (beta > beta_c) or 'non-trivial' (beta = beta_c)."""
+    """'explode' (beta < beta_c), 'identity' (beta > beta_c) or 'non-trivial' (beta = beta_c).
+
+    antisym cells: 'non-trivial' on the whole band beta_e <= beta <= beta_c (`theory.antisym.regime`).
+    """
+    if cell.block == "antisym":
+        return antisym.regime(cell)
     return {-1: "explode", 0: "non-trivial", 1: "identity"}[_compare(cell)]
 
 
 def rough_res1(cell: Cell) -> bool:
     """res1 / linear with fgn of H < 1/2: the first-order deviation L^(H - beta) is not the
     dominant one asymptotically (see `depth_exponent`)."""
-    return (cell.block in ("res1", "linear") and cell.init == "fgn"
+    return (cell.block in ("res1", "linear") and cell.stepper == "euler" and cell.init == "fgn"
             and exact(cell.hurst, "hurst") < sympy.Rational(1, 2))
 
 
@@ -87,7 +114,10 @@ def depth_exponent(cell: Cell) -> sympy.Expr:
     deviation scales as L^(H - beta) while the second-order drift, of relative size alpha_L^2 L / d,
     scales as L^(1 - 2 beta); the larger wins, so the slope is Max(H - beta, 1 - 2 beta), which
     is 1 - 2 beta (not 1/2 - beta) just above beta_c = 1/2.
+    antisym cells: `theory.antisym.depth_exponent` (0 on the whole non-trivial band).
     """
+    if cell.block == "antisym":
+        return antisym.depth_exponent(cell)
     side = _compare(cell)
     if side < 0:
         return sympy.oo
@@ -101,6 +131,8 @@ def depth_exponent(cell: Cell) -> sympy.Expr:
 
 def depth_exponent_expr(cell: Cell) -> sympy.Expr:
     """The identity-regime slope as an expression in the symbol `beta` (for the claims)."""
+    if cell.block == "antisym":
+        return antisym.critical_beta(cell) - beta
     if rough_res1(cell):
         return sympy.Max(exact(cell.hurst, "hurst") - beta, 1 - 2 * beta)
     return critical_beta(cell) - beta

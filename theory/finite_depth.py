@@ -21,16 +21,23 @@ beta = 1/2 it matters only beyond L ~ (4 d^2)^(1/(1 - 2H)), far beyond simulated
 there the finite-depth threshold given here sits near H, below the asymptotic 1/2.
 
 The double sum over a stationary gamma is sum_n (L - |n|) g(n), O(L); fbm is O(L^2) in blocks.
+
+Residual blocks are covered with the Euler stepper only. antisym cells (identity activation, iid,
+shared or smooth weights) use `theory.antisym`: S(L) = s2 sum_{m,n} w_m w_n gamma(m - n) + gamma^2 L^2
+for the sum and the threshold, and for the deviation itself the most complete formula derived there
+(exact for iid Euler, resummed for iid Heun and RK4, spectral for shared weights).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import sympy
 
 from sim.cell import Cell
+from theory import antisym
 from theory.activations import (
     NUMERICAL_ACTIVATIONS,
     kappa,
@@ -46,7 +53,7 @@ from theory.covariance import (
     smooth_correlation,
 )
 from theory.inputs import input_factor, input_variance
-from theory.scope import activation_of, iid_like, slope_of
+from theory.scope import activation_of, iid_like, require_euler_residual, slope_of
 from theory.symbols import H, L, alpha, exact, j, k, rho
 
 _ROW_BLOCK = 256  # fbm rows per block: a (256, L) float64 block is 8 MB at L = 4096
@@ -118,6 +125,9 @@ def finite_depth_sum(cell: Cell, depth: int | None = None, *, q: float | None = 
     `q` = ||h_0||^2 / d defaults to `input_variance(cell)` (only tanh and gelu depend on it).
     """
     depth = cell.depth if depth is None else _check_depth(depth)
+    if cell.block == "antisym":
+        return antisym.leading_sum(cell, depth)
+    require_euler_residual(cell)
     q = input_variance(cell) if q is None else float(q)
     if not q > 0:
         raise ValueError(f"q={q!r} is not allowed: expected a variance > 0")
@@ -137,8 +147,12 @@ def finite_depth_deviation(cell: Cell, depth: int | None = None, *,
     """Leading-order E||h_L - h_0||^2 / ||h_0||^2 = alpha_L^2 S(L) at depth L (default cell.depth).
 
     Status 'asymptotic' (exact to order alpha_L^2; see the module docstring for what is dropped).
+    antisym cells: `theory.antisym.finite_depth_log_deviation` exponentiated (inf when it overflows).
     """
     depth = cell.depth if depth is None else _check_depth(depth)
+    if cell.block == "antisym":
+        log_value = antisym.finite_depth_log_deviation(cell, depth)
+        return math.exp(log_value) if log_value < 700.0 else math.inf
     return float(depth) ** (-2.0 * cell.beta) * finite_depth_sum(cell, depth, q=q)
 
 
@@ -168,7 +182,10 @@ def finite_depth_slope(cell: Cell, depths: Sequence[int], *, q: float | None = N
     The median deviation scales like the square root of the second moment, hence the 1/2.
     """
     values = _check_depths(depths)
-    y = np.array([0.5 * np.log(finite_depth_deviation(cell, n, q=q)) for n in values])
+    if cell.block == "antisym":  # in logs throughout: exploding antisym deviations overflow floats
+        y = np.array([0.5 * antisym.finite_depth_log_deviation(cell, n) for n in values])
+    else:
+        y = np.array([0.5 * np.log(finite_depth_deviation(cell, n, q=q)) for n in values])
     return _slope(np.log(values), y)
 
 
@@ -178,6 +195,9 @@ def finite_depth_threshold(cell: Cell, depths: Sequence[int], *, q: float | None
     1/2 log(alpha_L^2 S(L)) = -beta log L + 1/2 log S(L) with S free of beta, so the fitted slope
     is exactly (1/2 slope of log S against log L) - beta: the threshold is that first term, in
     closed form. (A root-finder on the slope returns the same number; the tests check it.)
+    antisym cells: the same closed form with the leading-order S(L) of `theory.antisym.leading_sum`
+    (the crossing of the order-alpha^2 slope; their full finite-depth deviation is not of the form
+    alpha^2 S(L)). Shared weights give exactly 1, iid about 1/2 (damping moves it towards 1).
     """
     values = _check_depths(depths)
     y = np.array([np.log(finite_depth_sum(cell, n, q=q)) for n in values])
@@ -188,8 +208,11 @@ def finite_depth_expr(cell: Cell) -> sympy.Expr:
     """The cell's leading-order deviation as an unevaluated double sum in L (and beta).
 
     kappa is the closed form for homogeneous sigma and the function kappa_sigma for tanh / gelu
-    (evaluated numerically by `finite_depth_deviation`).
+    (evaluated numerically by `finite_depth_deviation`). antisym: `theory.antisym.finite_depth_expr`.
     """
+    if cell.block == "antisym":
+        return antisym.finite_depth_expr(cell)
+    require_euler_residual(cell)
     gamma = correlation_expr("iid" if iid_like(cell) else cell.init)
     values = {}
     if cell.init in ("fgn", "fbm"):

@@ -6,6 +6,15 @@
 - smooth, shared, fbm at beta = 1: the neural ODE dH/dt = V(t) sigma(W(t) H) on [0, 1] (theorem
   for the ODE limit; that beta_c = 1 is the boundary is a conjecture).
 For fgn with H != 1/2 at beta = beta_c no limit object is derived: `NotCovered`.
+
+antisym (identity activation; `theory.antisym`):
+- iid, no damping, beta = 1/2: the SDE dH = -m2 H dt + dW_t H on [0, 1], dW an antisymmetric
+  Brownian matrix with E dW^T dW = s2 I dt and m2 = 0 (euler), s2/4 (heun), s2/2 (rk4): drift and
+  diffusion matched to the exact order-alpha^2 moments (status 'asymptotic');
+- iid with damping, beta = 1: the noise averages out and dH/dt = -gamma H ('asymptotic');
+- shared or smooth weights, beta = 1: the ODE dH/dt = (S(t) - gamma I) H, the limit of every
+  consistent Runge-Kutta method (theorem; Ascher 2008, Haber & Ruthotto 2017);
+- inside the non-trivial band below beta_c the state keeps rotating (or collapses): NotCovered.
 """
 
 from __future__ import annotations
@@ -16,12 +25,14 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 
 from sim.cell import Cell
+from theory import antisym
 from theory.activations import c_sigma
 from theory.critical import regime
 from theory.scope import CONTINUOUS_INITS, NotCovered, activation_of, iid_like, is_homogeneous, slope_of
-from theory.symbols import L, d
+from theory.symbols import L, d, exact
 
 MARION = "Marion, Fermanian, Biau, Vert, JMLR 2025"
+STABILITY_SOURCE = "Haber & Ruthotto 2017; Ascher 2008"
 
 
 class Norm(sympy.Function):
@@ -82,9 +93,44 @@ def _sde_diffusion(cell: Cell) -> sympy.Expr:
     return Norm(_sigma(h)) / sympy.sqrt(d)
 
 
+def _antisym_limit(cell: Cell, name: str) -> LimitObject:
+    h_l, h_0 = sympy.Symbol("h_L"), sympy.Symbol("h_0")
+    family = antisym.antisym_family(cell)
+    # the regime itself is derived here; smooth weights only by the locally-constant argument
+    status, source = ("conjecture" if family == "smooth" else "asymptotic"), "derived here"
+    if name == "identity":
+        return LimitObject(name, "identity", status, source, sympy.Eq(sympy.Limit(h_l, L, sympy.oo), h_0))
+    if name == "explode":
+        growth = sympy.log(Norm(h_l) / Norm(h_0))
+        return LimitObject(name, "explosion", status, source,
+                           sympy.Eq(sympy.Limit(growth, L, sympy.oo), sympy.oo))
+    beta_value = exact(cell.beta, "beta")
+    if beta_value != antisym.critical_beta(cell):
+        raise NotCovered(f"{cell.label()}: inside the non-trivial band below beta_c the state keeps "
+                         "rotating by a diverging angle (or collapses to 0): no limit object")
+    damping = exact(cell.damping, "damping")
+    h = sympy.Symbol("H_t", commutative=False)
+    if family == "iid" and damping == 0:
+        drift = -antisym.mean_drift(cell.stepper).subs(d, cell.width) * h
+        dh, dw = sympy.Symbol("dH_t"), sympy.Symbol("dW_t", commutative=False)
+        equation = sympy.Eq(dh, drift * sympy.Symbol("dt") + dw * h)
+        return LimitObject(name, "neural SDE", "asymptotic", "derived here", equation, drift=drift,
+                           diffusion=dw * h, horizon=sympy.Integer(1))
+    lhs = sympy.Symbol(r"\frac{d H_t}{d t}")
+    if family == "iid":
+        field = -damping * h
+        return LimitObject(name, "neural ODE", "asymptotic", "derived here", sympy.Eq(lhs, field),
+                           drift=field, diffusion=sympy.Integer(0), horizon=sympy.Integer(1))
+    field = (sympy.Symbol("S(t)", commutative=False) - damping) * h
+    return LimitObject(name, "neural ODE", "theorem", STABILITY_SOURCE, sympy.Eq(lhs, field), drift=field,
+                       diffusion=sympy.Integer(0), horizon=sympy.Integer(1))
+
+
 def limit_object(cell: Cell) -> LimitObject:
     """The cell's limit object as L -> oo (see the module docstring); NotCovered for fgn at beta_c."""
     name = regime(cell)
+    if cell.block == "antisym":
+        return _antisym_limit(cell, name)
     status, source = _status(cell, name)
     h_l, h_0 = sympy.Symbol("h_L"), sympy.Symbol("h_0")
     if name == "identity":

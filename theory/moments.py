@@ -11,6 +11,10 @@ h_k - h_0 is a martingale with orthogonal increments.
 
 For res1 with another sigma only the conditional step is exact; iterating it needs the law of
 the state, which the width limit supplies (status 'asymptotic'): see `width_limit_moment`.
+
+All of this is for the Euler step; other steppers of these blocks raise NotCovered. The antisym
+block's exact law (iid, identity activation, Euler) is `theory.antisym`; `second_moment` and
+`deviation_second_moment` return it for those cells.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import sympy
 
 from sim.cell import BLOCKS, Cell
+from theory import antisym
 from theory.activations import _gauss_hermite, _numeric, c_sigma, check_activation
 from theory.inputs import input_factor, input_factor_is_exact, input_variance
 from theory.scope import (
@@ -30,6 +35,7 @@ from theory.scope import (
     exact_moment_applies,
     iid_like,
     is_homogeneous,
+    require_euler_residual,
     slope_of,
 )
 from theory.symbols import L, alpha, beta, exact, q
@@ -67,13 +73,23 @@ def _exact_law_parts(cell: Cell) -> tuple[sympy.Expr, sympy.Expr]:
 
 
 def second_moment(cell: Cell) -> sympy.Expr:
-    """E ||h_L||^2 / ||h_0||^2 = (1 + c_sigma alpha_L^2)^L, exact (power kept unevaluated)."""
+    """E ||h_L||^2 / ||h_0||^2 = (1 + c_sigma alpha_L^2)^L, exact (power kept unevaluated).
+
+    antisym (iid, identity, Euler): ((1 - alpha gamma)^2 + 2 alpha^2 (d - 1)/d)^L, exact.
+    """
+    if cell.block == "antisym":
+        return antisym.exact_second_moment(cell)
     step, depth = _exact_law_parts(cell)
     return sympy.Pow(step, depth, evaluate=False)
 
 
 def deviation_second_moment(cell: Cell) -> sympy.Expr:
-    """E ||h_L - h_0||^2 / ||h_0||^2 = (1 + c_sigma alpha_L^2)^L - 1, exact."""
+    """E ||h_L - h_0||^2 / ||h_0||^2 = (1 + c_sigma alpha_L^2)^L - 1, exact.
+
+    antisym (iid, identity, Euler): that moment - 2 (1 - alpha gamma)^L + 1, exact.
+    """
+    if cell.block == "antisym":
+        return antisym.exact_deviation_moment(cell)
     step, depth = _exact_law_parts(cell)
     return sympy.Add(sympy.Pow(step, depth, evaluate=False), -1, evaluate=False)
 
@@ -87,6 +103,9 @@ def moment_limit(block: str, activation: str, beta_value: float | str | sympy.Ex
     """
     if block not in BLOCKS:
         raise ValueError(f"block={block!r} is not allowed: one of {', '.join(BLOCKS)}")
+    if block == "antisym":
+        raise NotCovered("block='antisym': its exact moment depends on the width and the damping, "
+                         "which this function does not take (see theory.antisym.exact_moment_expr)")
     act = "identity" if block == "linear" else activation
     if block == "res1" and act != "identity":
         raise NotCovered(f"block='res1' with activation={activation!r}: only the conditional step "
@@ -111,9 +130,9 @@ def first_layer_moment(cell: Cell) -> sympy.Expr:
     first layer's factor is exactly 1 + alpha_L^2 / 2. Iterating it is not exact (the state's
     positive fraction drifts); see `width_limit_moment`.
     """
-    if cell.block not in ("res1", "linear") or not iid_like(cell):
+    if cell.block not in ("res1", "linear") or not iid_like(cell) or cell.stepper != "euler":
         raise NotCovered(f"{cell.label()}: the exact first-layer step is encoded for res1 and "
-                         "linear with iid weights")
+                         "linear with iid weights and the Euler stepper")
     if not input_factor_is_exact(cell):
         raise NotCovered(f"{cell.label()}: with an input matrix and a non-homogeneous sigma the "
                          "factor E||sigma(h_0)||^2/||h_0||^2 is only known at large width")
@@ -149,6 +168,7 @@ def width_limit_moment(cell: Cell) -> sympy.Expr:
     relu, where finite widths exceed it). tanh, gelu: the recursion iterated numerically from
     q_0 = `input_variance(cell)` with a 300-node Gauss-Hermite rule; a sympy Float.
     """
+    require_euler_residual(cell)
     if not iid_like(cell):
         raise NotCovered(f"{cell.label()}: the width-limit recursion needs independent layers")
     a2 = sympy.Integer(cell.depth) ** (-2 * exact(cell.beta, "beta"))

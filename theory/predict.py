@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import sympy
 
 from sim.cell import Cell
+from theory import antisym
 from theory.claims import claims_for
 from theory.critical import critical_beta, depth_exponent, regime
 from theory.finite_depth import (
@@ -32,11 +33,13 @@ from theory.moments import (
 from theory.scope import NotCovered, activation_of, slope_of
 
 # Which claim backs each headline prediction, in order of preference.
+_ANTISYM_THRESHOLDS = tuple(f"antisym-{init}-{stepper}" for init in antisym.ANTISYM_INITS
+                            for stepper in ("euler", "heun", "rk4")) + ("antisym-damped", "antisym-damped-smooth")
 _CRITICAL_CLAIMS = ("iid-trichotomy", "fgn-res3-mean", "fgn-res3-odd", "fgn-res1",
-                    "smooth-critical-beta")
+                    "smooth-critical-beta", *_ANTISYM_THRESHOLDS)
 # The status of a prediction no claim covers: an explicit answer, never a silent default.
 NOT_COVERED = "not covered"
-_SLOPE_CLAIMS = ("iid-deviation-slope", "res1-rough-deviation-slope", "deviation-slope")
+_SLOPE_CLAIMS = ("iid-deviation-slope", "res1-rough-deviation-slope", "deviation-slope", *_ANTISYM_THRESHOLDS)
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,64 @@ def headline(cell: Cell) -> list[Prediction]:
     return out
 
 
+def _limit(cell: Cell, fallback: str) -> Prediction:
+    try:
+        limit = limit_object(cell)
+    except NotCovered as exc:
+        return Prediction("limit object", sympy.Symbol("none"), NOT_COVERED, "-", str(exc))
+    backing = {"neural SDE": "iid-neural-sde", "neural ODE": "smooth-neural-ode"}
+    if cell.block == "antisym":
+        backing = {"neural SDE": "antisym-iid-sde", "neural ODE": "antisym-neural-ode"}
+        if limit.status != "theorem" and limit.kind == "neural ODE":
+            backing = {"neural ODE": "antisym-damped"}
+    return Prediction(f"limit object ({limit.kind})", limit.equation, limit.status,
+                      backing.get(limit.kind, fallback), limit.source)
+
+
+def _finite_depth(cell: Cell, depths: Sequence[int] | None, claim_name: str, status: str) -> list[Prediction]:
+    """The antisym finite-depth deviation (the most complete formula), slope and threshold."""
+    out = []
+    try:
+        value = finite_depth_deviation(cell)
+    except NotCovered as exc:
+        out.append(Prediction("finite-depth E||h_L-h_0||^2/||h_0||^2", sympy.Symbol("none"), NOT_COVERED, "-",
+                              str(exc)))
+    else:
+        out.append(Prediction("finite-depth E||h_L-h_0||^2/||h_0||^2", sympy.Float(value, 6), status,
+                              claim_name, f"at L={cell.depth}"))
+    if depths:
+        listed = ",".join(map(str, depths))
+        try:
+            out.append(Prediction("finite-depth slope", sympy.Float(finite_depth_slope(cell, depths), 6),
+                                  status, claim_name, f"over depths {listed}"))
+        except NotCovered as exc:
+            out.append(Prediction("finite-depth slope", sympy.Symbol("none"), NOT_COVERED, "-", str(exc)))
+        out.append(Prediction("finite-depth threshold", sympy.Float(finite_depth_threshold(cell, depths), 6),
+                              "asymptotic", "finite-depth-threshold", f"over depths {listed}"))
+    return out
+
+
+def _antisym_predictions(cell: Cell, names: set[str], depths: Sequence[int] | None) -> list[Prediction]:
+    out = headline(cell)
+    beta_e = antisym.explosion_beta(cell)
+    out.append(Prediction("beta_e (explosion below)", sympy.Symbol("none") if beta_e is None else beta_e,
+                          out[0].status, out[0].claim, "no beta > 0 explodes" if beta_e is None else ""))
+    if "antisym-exact-moment" in names:
+        out += [Prediction("E||h_L||^2/||h_0||^2", second_moment(cell), "exact", "antisym-exact-moment"),
+                Prediction("E||h_L-h_0||^2/||h_0||^2", deviation_second_moment(cell), "exact",
+                           "antisym-exact-deviation")]
+    out.append(_limit(cell, out[0].claim))
+    backing = next((n for n in ("antisym-exact-deviation", "antisym-iid-deviation", "antisym-shared-deviation")
+                    if n in names), "antisym-leading-deviation")
+    return out + _finite_depth(cell, depths, backing, "exact" if backing == "antisym-exact-deviation" else "asymptotic")
+
+
 def predictions(cell: Cell, depths: Sequence[int] | None = None) -> list[Prediction]:
     """Every prediction that applies to the cell (headline first, then the laws)."""
     names = {c.name for c in claims_for(cell)}
+    if cell.block == "antisym":
+        antisym.require_covered(cell)
+        return _antisym_predictions(cell, names, depths)
     out = headline(cell)
     if "iid-exact-moment" in names:
         out += [
@@ -97,13 +155,7 @@ def predictions(cell: Cell, depths: Sequence[int] | None = None) -> list[Predict
     if "width-limit-recursion" in names and "iid-exact-moment" not in names:
         out.append(Prediction("E||h_L||^2/||h_0||^2 (large width)", width_limit_moment(cell),
                               "asymptotic", "width-limit-recursion"))
-    try:
-        limit = limit_object(cell)
-        backing = {"neural SDE": "iid-neural-sde", "neural ODE": "smooth-neural-ode"}
-        out.append(Prediction(f"limit object ({limit.kind})", limit.equation, limit.status,
-                              backing.get(limit.kind, out[0].claim), limit.source))
-    except NotCovered as exc:
-        out.append(Prediction("limit object", sympy.Symbol("none"), NOT_COVERED, "-", str(exc)))
+    out.append(_limit(cell, out[0].claim))
     finite = next(n for n in ("finite-depth-res3", "finite-depth-res1", "finite-depth-fbm")
                   if n in names)
     out.append(Prediction("finite-depth E||h_L-h_0||^2/||h_0||^2",

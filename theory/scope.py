@@ -12,6 +12,8 @@ from sim.cell import Cell
 from theory.symbols import exact
 
 HOMOGENEOUS_ACTIVATIONS = ("relu", "leaky_relu", "identity")
+# The blocks of SPEC section 4, whose claims are derived for the Euler step h + alpha f(h).
+RESIDUAL_BLOCKS = ("res1", "res3", "linear")
 # Inits whose weights are continuous functions of t = k / L: the ResNet discretizes an ODE.
 CONTINUOUS_INITS = ("smooth", "shared", "fbm")
 STATIONARY_INITS = ("iid", "fgn", "smooth", "shared")
@@ -19,6 +21,22 @@ STATIONARY_INITS = ("iid", "fgn", "smooth", "shared")
 
 class NotCovered(ValueError):
     """No encoded claim covers this cell (or this question about it); the message says why."""
+
+
+def euler_residual(cell: Cell) -> bool:
+    """True for the cells SPEC section 4 is about: a residual block (res1, res3, linear) with the
+    Euler stepper. Heun and RK4 steps of these blocks, and the antisym block, are other networks."""
+    return cell.block in RESIDUAL_BLOCKS and cell.stepper == "euler"
+
+
+def require_euler_residual(cell: Cell) -> None:
+    """NotCovered unless `euler_residual(cell)` (antisym cells are handled by `theory.antisym`)."""
+    if cell.block not in RESIDUAL_BLOCKS:
+        raise NotCovered(f"{cell.label()}: the SPEC 4 laws are derived for res1, res3 and linear blocks, "
+                         f"not {cell.block!r}")
+    if cell.stepper != "euler":
+        raise NotCovered(f"{cell.label()}: the SPEC 4 laws are derived for the Euler step h + alpha f(h); "
+                         f"nothing is derived for stepper={cell.stepper!r} with block {cell.block!r}")
 
 
 def activation_of(cell: Cell) -> str:
@@ -52,11 +70,12 @@ def residual_is_linear(cell: Cell) -> bool:
 
 
 def exact_moment_applies(cell: Cell) -> bool:
-    """Scope of SPEC 4.2's exact law: iid weights, and res3 with homogeneous sigma or V h blocks.
+    """Scope of SPEC 4.2's exact law: iid weights, the Euler stepper, and res3 with homogeneous
+    sigma or V h blocks.
 
     For res3 the law needs E||sigma(W h)||^2 = c ||h||^2, true for homogeneous sigma and any
     symmetric entry law. For h + alpha V h it holds with c = 1 since E||V h||^2 = ||h||^2.
     """
-    if not iid_like(cell):
+    if not iid_like(cell) or cell.stepper != "euler":
         return False
     return (cell.block == "res3" and is_homogeneous(cell)) or residual_is_linear(cell)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from sim.cell import ACTIVATIONS, BLOCKS, INITS, Cell
+from sim.cell import ACTIVATIONS, INITS, Cell
 from theory import STATUSES, Claim, claim, claims, claims_for, predictions
+from theory.claims import _spec_claims
 
 # SPEC section 4 claim -> (registry name, status the SPEC gives it)
 SPEC_CLAIMS = {
@@ -81,17 +82,36 @@ def test_claims_for_selects_by_scope():
     assert "iid-exact-moment" not in res1
 
 
-def test_every_cell_has_a_critical_claim_and_a_slope_claim():
-    critical = {"iid-trichotomy", "fgn-res3-mean", "fgn-res3-odd", "fgn-res1", "smooth-critical-beta"}
-    slope = {"iid-deviation-slope", "deviation-slope", "res1-rough-deviation-slope"}
-    for block in BLOCKS:
-        for act in ACTIVATIONS:
-            for init in INITS:
+def _cells(blocks, activations, inits, **fields):
+    for block in blocks:
+        for act in activations:
+            for init in inits:
                 extra = {"hurst": 0.3} if init in ("fgn", "fbm") else {}
                 if init == "smooth":
                     extra = {"lengthscale": 0.3}
-                names = {c.name for c in claims_for(Cell(block=block, activation=act, init=init, **extra))}
-                assert names & critical and names & slope, (block, act, init)
+                yield Cell(block=block, activation=act, init=init, **extra, **fields)
+
+
+def test_every_euler_residual_cell_has_a_critical_claim_and_a_slope_claim():
+    critical = {"iid-trichotomy", "fgn-res3-mean", "fgn-res3-odd", "fgn-res1", "smooth-critical-beta"}
+    slope = {"iid-deviation-slope", "deviation-slope", "res1-rough-deviation-slope"}
+    for cell in _cells(("res1", "res3", "linear"), ACTIVATIONS, INITS):
+        names = {c.name for c in claims_for(cell)}
+        assert names & critical and names & slope, cell.label()
+
+
+def test_other_steppers_and_blocks_get_no_euler_claim():
+    """Heun / RK4 steps of the residual blocks and antisym cells are other networks: no SPEC 4 claim
+    covers them (their own claims come from theory.claims_antisym)."""
+    spec = {c.name for c in _spec_claims()}
+    cells = [*_cells(("res1", "res3", "linear"), ACTIVATIONS, INITS, stepper="heun"),
+             *_cells(("res3",), ("relu",), INITS, stepper="rk4"),
+             *_cells(("antisym",), ACTIVATIONS, INITS)]
+    for cell in cells:
+        names = {c.name for c in claims_for(cell)}
+        assert not names & (spec - {"finite-depth-threshold"}), (cell.label(), names & spec)
+        if cell.block != "antisym" or cell.activation != "identity" or cell.init in ("fgn", "fbm"):
+            assert not names, (cell.label(), names)
 
 
 def test_predictions_carry_status_and_claim():
