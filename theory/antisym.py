@@ -21,9 +21,11 @@ With gamma = 0 the norm grows deterministically given the draws: ||h_{k+1}||^2 =
 
 **Heun and RK4, iid** (`theory.expansion`): the alpha^2 coefficient of E||h_L||^2/||h_0||^2 is exactly
 L s2 (euler), L s2/2 (heun) and 0 (rk4); for rk4 the alpha^2 term of ||h_L||^2 - ||h_0||^2 vanishes for
-every draw (RK4's order conditions reproduce the exact, norm-preserving flow's alpha^2 term for a
-linearly interpolated field), and the next order is alpha^4 with per-layer rate -(d^2 - 1)/(36 d^2) for
-both log E||h_L||^2 and E log ||h_L||^2 (Gaussian law): the norm slowly collapses for beta < 1/4. The
+every draw (RK4's order conditions b^T c = 1/2, b^T a c = 1/6, b^T c^2 = 1/3, b^T C a c = 1/8 make its
+alpha^2 term that of the exact, norm-preserving flow of the linearly interpolated field; the alpha^3 term
+also vanishes identically, as the expansion shows), and the next order is alpha^4, per-layer rate
+-(d^2 - 1)/(36 d^2) for both log E||h_L||^2 and E log ||h_L||^2 (Gaussian law): the norm slowly
+collapses for beta < 1/4. The
 deviation's leading term is (alpha/2) sum_k (S_k + S_{k+1}) h_0, a random walk of variance
 alpha^2 s2 (L - 1/2): the deviation threshold is 1/2 for every stepper.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 import sympy
 
@@ -293,9 +294,16 @@ def _spec_claims() -> list[Claim]:
 def claims() -> list[Claim]:
     """Every encoded claim: SPEC section 4 in SPEC order, then ResNets as ODE discretizations
     (`theory.claims_antisym`)."""
+    return list(_registry())
+
+
+@cache
+def _registry() -> tuple[Claim, ...]:
+    """Built once: the claims are immutable and sympy makes building them slow (tens of ms), while
+    `claims_for` is called for every cell of a grid."""
     from theory.claims_antisym import antisym_claims  # that module builds on Claim, defined here
 
-    return _spec_claims() + antisym_claims()
+    return (*_spec_claims(), *antisym_claims())
 
 
 def claims_for(cell: Cell) -> list[Claim]:

@@ -207,8 +207,9 @@ def antisym_claims() -> list[Claim]:
         Claim("antisym-rk4-quartic", "Norm decay of RK4 with iid weights", "asymptotic", DERIVED,
               sympy.Eq(_log_norm, quartic * L ** (1 - 4 * beta)),
               "With iid Gaussian weights, no damping and rk4 steps both E log(||h_L||^2/||h_0||^2) and log "
-              "E||h_L||^2/||h_0||^2 are -(d^2 - 1)/(36 d^2) L alpha^4 + O(L alpha^6), alpha^3 terms vanishing by "
-              "symmetry, so the norm slowly collapses for beta < 1/4 instead of exploding.",
+              "E||h_L||^2/||h_0||^2 are -(d^2 - 1)/(36 d^2) L alpha^4 + O(L alpha^6) (the alpha^2 and alpha^3 "
+              "terms of ||h_L||^2 vanish for every draw), so the norm slowly collapses for beta < 1/4 instead of "
+              "exploding.",
               "antisym, identity, iid Gaussian weights, rk4, no damping",
               lambda c: (antisym_covered(c) and antisym_family(c) == "iid" and c.stepper == "rk4"
                          and c.damping == 0 and c.dist == "gaussian")),
