@@ -124,7 +124,8 @@ def critical_curve(theory: ModuleType | None, cell: Any, xs: Sequence[float]) ->
     symbol = getattr(theory, "H", None)
     if hasattr(theory, "critical_beta_expr") and symbol is not None:
         activation, slope = effective_activation(cell)
-        expr = safe(lambda: theory.critical_beta_expr(cell.block, activation, cell.init, slope), theory)
+        expr = safe(lambda: theory.critical_beta_expr(cell.block, activation, cell.init, slope,
+                                                      stepper=cell.stepper, damping=cell.damping), theory)
         if expr is not None and expr.free_symbols <= {symbol}:
             for i, x in enumerate(xs):
                 out[i] = to_float(expr.subs(symbol, float(x)) if field_name == "hurst" else expr)

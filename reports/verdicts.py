@@ -70,6 +70,13 @@ KIND_BY_NAME: dict[str, str | None] = {
     "iid-moment-limit": None, "res1-conditional-step": None, "res1-first-layer": None,
     "width-limit-recursion": None, "smooth-neural-ode": None, "correlation-ode": None,
     "iid-neural-sde": None,
+    # layers as ODE steps (theory/claims_antisym.py)
+    **{f"antisym-{w}-{s}": "regimes" for w in ("iid", "shared", "smooth") for s in ("euler", "heun", "rk4")},
+    "antisym-damped": "regimes", "antisym-damped-smooth": "regimes", "antisym-backward": "regimes_bwd",
+    "antisym-exact-moment": "moment_fwd", "antisym-exact-deviation": "moment_diff",
+    "antisym-leading-deviation": "leading", "antisym-iid-deviation": "leading", "antisym-shared-deviation": "leading",
+    "rk-stability-polynomials": None, "rk-imaginary-axis": None, "rk-linear-growth": None,
+    "antisym-order-two": None, "antisym-rk4-quartic": None, "antisym-iid-sde": None, "antisym-neural-ode": None,
 }
 STATUS_ORDER = ("theorem", "exact", "asymptotic", "conjecture")
 

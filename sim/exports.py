@@ -44,7 +44,7 @@ THRESHOLD_COLUMNS = (
     "block", "activation", "init", "dist", "regularity", "quantity", "observed_beta_c", "beta_c_lo",
     "beta_c_hi", "finite_depth_beta_c", "asymptotic_beta_c", "verdict",
     "verdict_basis", "width", "negative_slope", "dtype", "seed", "depths", "betas_fitted",
-    "stepper", "damping",
+    "stepper", "damping", "explosion_beta",
 )
 
 

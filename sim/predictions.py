@@ -39,10 +39,14 @@ class CellPrediction:
 
 @dataclass(frozen=True)
 class ThresholdPrediction:
-    """Theory's threshold for a family: the finite-depth crossing and the asymptotic beta_c."""
+    """Theory's threshold for a family: the finite-depth crossing and the asymptotic beta_c; and
+    the explosion edge beta_e where theory separates it from beta_c (a non-trivial band between
+    them, as for antisym blocks with shared weights): NaN when theory says nothing explodes at
+    beta > 0, None when it has no such prediction."""
 
     finite_depth: float | None
     asymptotic: float | None
+    explosion: float | None = None
 
 
 def _number(value: Any) -> float | None:
@@ -112,4 +116,8 @@ class Predictor:
         depths = tuple(int(d) for d in depths)
         probe = cell.replace(depth=max(depths))
         finite = self._call("finite_depth_threshold", probe, list(depths)) if len(depths) >= 2 else None
-        return ThresholdPrediction(finite_depth=finite, asymptotic=self._call("critical_beta", probe))
+        explosion = None
+        if probe.block == "antisym":  # theory separates the explosion edge from beta_c only there
+            explosion = self._call("explosion_beta", probe, convert=lambda v: math.nan if v is None else _number(v))
+        return ThresholdPrediction(finite_depth=finite, asymptotic=self._call("critical_beta", probe),
+                                   explosion=explosion)

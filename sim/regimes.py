@@ -48,6 +48,13 @@ the interval, 'disagree' when outside; when theory gives no finite-depth thresho
 beta_c is used instead (basis 'asymptotic'); 'not covered' when it gives neither; 'inconclusive' when
 no interval was found.
 
+Where theory puts a non-trivial band between an explosion edge beta_e and beta_c (antisym blocks:
+the norm explodes below beta_e while the deviation, a rotation, stays of order one up to beta_c),
+the slope's first crossing of zero marks beta_e, so it is judged against beta_e (basis 'explosion
+edge (asymptotic)'). Where theory says nothing explodes at beta > 0 (RK4, damping), the slope is
+about zero below beta_c and its crossing of zero marks no boundary: the verdict is 'inconclusive'
+(basis 'no explosion predicted'); the per-beta regime verdicts still test beta_c.
+
 Theory's finite-depth slope and threshold (SPEC 4.8) are derived for the forward deviation
 h_L - h_0. The backward quantity bwd_diff follows the same trichotomy (SPEC 4.6, theorem for the
 regimes, conjecture for the constants), so it is compared with the same predictions, and its verdict
@@ -305,10 +312,16 @@ def find_threshold(betas: Sequence[float], fits: Sequence[SlopeFit],
     return Threshold(float(-a / b), float(interval[0]), float(interval[1]), used)
 
 
-def threshold_verdict(observed: Threshold, finite: float | None, asymptotic: float | None
-                      ) -> tuple[str, str]:
-    """(verdict, basis) of an observed threshold against theory (see the module docstring)."""
+def threshold_verdict(observed: Threshold, finite: float | None, asymptotic: float | None,
+                      explosion: float | None = None) -> tuple[str, str]:
+    """(verdict, basis) of an observed threshold against theory (see the module docstring).
+    explosion: theory's explosion edge beta_e (NaN: nothing explodes; None: no such prediction)."""
     predicted, basis = (finite, "finite-depth") if finite is not None else (asymptotic, "asymptotic")
+    if explosion is not None and predicted is not None:
+        if math.isnan(explosion):
+            return "inconclusive", "no explosion predicted"
+        if explosion < predicted - 1e-9:
+            predicted, basis = explosion, "explosion edge (asymptotic)"
     if predicted is None:
         return "not covered", ""
     if observed.lo is None or observed.hi is None:
@@ -364,12 +377,13 @@ def tables(stored: Iterable[StoredCell], predictor: Predictor
             found = find_threshold([b for b, _, _ in fitted], [f for _, f, _ in fitted],
                                    [c for _, _, c in fitted], quantity)
             theory = predictor.threshold(cell, all_depths)
-            verdict, basis = threshold_verdict(found, theory.finite_depth, theory.asymptotic)
+            verdict, basis = threshold_verdict(found, theory.finite_depth, theory.asymptotic, theory.explosion)
             basis = _forward_law_note(basis, quantity)
             threshold_rows.append({
                 **base, "quantity": quantity, "observed_beta_c": found.beta_c,
                 "beta_c_lo": found.lo, "beta_c_hi": found.hi,
                 "finite_depth_beta_c": theory.finite_depth, "asymptotic_beta_c": theory.asymptotic,
+                "explosion_beta": theory.explosion,
                 "verdict": verdict, "verdict_basis": basis, "depths": all_depths,
                 "betas_fitted": list(found.betas)})
     return regime_rows, threshold_rows

@@ -98,6 +98,11 @@ def test_threshold_verdicts() -> None:
     assert threshold_verdict(t, None, 0.5) == ("agree", "asymptotic")
     assert threshold_verdict(t, None, None) == ("not covered", "")
     assert threshold_verdict(Threshold(None, None, None, ()), 0.5, 0.5)[0] == "inconclusive"
+    # a band between the explosion edge and beta_c: the crossing is judged against the edge
+    assert threshold_verdict(t, 1.0, 1.0, 0.5) == ("agree", "explosion edge (asymptotic)")
+    assert threshold_verdict(t, 1.0, 1.0, 0.25) == ("disagree", "explosion edge (asymptotic)")
+    assert threshold_verdict(t, 0.5, 0.5, 0.5) == ("agree", "finite-depth")
+    assert threshold_verdict(t, 0.5, 0.5, math.nan) == ("inconclusive", "no explosion predicted")
 
 
 def test_fieller_interval() -> None:
