@@ -29,6 +29,7 @@ import torch
 from sim import activations, steppers
 from sim.cell import Cell
 from sim.device import default_memory_budget, parse_memory, resolve_device, resolve_dtype
+from sim.steppers import reference_forward_backward  # noqa: F401  (the engine's autograd reference)
 from sim.weights import WeightSource, input_and_direction
 
 QUANTITIES = ("fwd", "diff", "bwd", "bwd_diff")
@@ -196,6 +197,17 @@ def _matmul_blocks(m: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch
     return out
 
 
+def unit_states(v: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """v (S, d) divided by its norm, repeated over the beta columns: a (G, S, d, B) state."""
+    n, d = v.shape
+    return (v / torch.linalg.vector_norm(v, dim=1, keepdim=True)).view(1, n, d, 1).expand(shape).contiguous()
+
+
+def log_deviation(log_scale: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
+    """log ||h - h_0|| relative to the start, from the log-scale and the scaled deviation."""
+    return log_scale + torch.linalg.vector_norm(dev, dim=2).double().log()
+
+
 def _renormalize(x: torch.Tensor, dev: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
     """Divide x and dev by ||x|| (over the width axis, in place); returns the updated log-scale."""
     # x is a unit state plus one step, so its squares cannot overflow; a plain sum of squares is
@@ -241,7 +253,7 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
 
     # ---------------------------------------------------------------- forward
     h0_norm = torch.linalg.vector_norm(h0, dim=1)  # (S,)
-    x = (h0 / h0_norm[:, None]).view(1, n, d, 1).expand(shape).contiguous()  # unit state
+    x = unit_states(h0, shape)
     dev = torch.zeros(shape, dtype=dtype, device=device)  # (h_k - h_0) / ||h_k||
     buf = torch.empty(shape, dtype=dtype, device=device)
     pre_buf = torch.empty(shape, dtype=dtype, device=device) if block == "res3" else None
@@ -273,11 +285,10 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
                 log_h[k + 1] = log_s
 
     fwd = log_s
-    diff = log_s + torch.linalg.vector_norm(dev, dim=2).double().log()
+    diff = log_deviation(log_s, dev)
 
     # ---------------------------------------------------------------- backward
-    unit_u = u / torch.linalg.vector_norm(u, dim=1, keepdim=True)
-    p = unit_u.view(1, n, d, 1).expand(shape).contiguous()
+    p = unit_states(u, shape)
     pdev = torch.zeros_like(p)
     gbuf = torch.empty_like(p)
     log_q = torch.zeros_like(log_s)
@@ -299,7 +310,7 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
                 log_p[k] = log_q
 
     bwd = log_q
-    bwd_diff = log_q + torch.linalg.vector_norm(pdev, dim=2).double().log()
+    bwd_diff = log_deviation(log_q, pdev)
     return package(fwd, diff, bwd, bwd_diff, log_h, log_p)
 
 
@@ -331,38 +342,6 @@ def measure_weights(cell: Cell, v: torch.Tensor, w: torch.Tensor | None,
     alphas = torch.tensor([cell.alpha], dtype=v.dtype, device=v.device)
     chunk = _run_chunk(cell, FixedWeights(v, w), h0, u, alphas, trajectory=False)
     return {q: chunk.logs[q][:, 0].double().cpu().numpy() for q in QUANTITIES}
-
-
-def reference_forward_backward(cell: Cell, v: torch.Tensor, w: torch.Tensor | None,
-                               h0: torch.Tensor, u: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Plain autograd implementation (no renormalization) for checking the engine.
-
-    v, w: (S, L, d, d); h0, u: (S, d). Returns (S,) natural logs of the four quantities.
-    Overflows for exploding cells: use it on small, non-exploding cells only.
-    """
-    h0 = h0.clone().requires_grad_(True)
-    h = h0
-    alpha = cell.alpha
-    for k in range(cell.depth):
-        if cell.block == "res3":
-            z = activations.plain(cell.activation, (w[:, k] @ h.unsqueeze(-1)).squeeze(-1),
-                                  cell.negative_slope)
-        elif cell.block == "res1":
-            z = activations.plain(cell.activation, h, cell.negative_slope)
-        else:
-            z = h
-        h = h + alpha * (v[:, k] @ z.unsqueeze(-1)).squeeze(-1)
-    loss = (h * u).sum()
-    (grad,) = torch.autograd.grad(loss, h0)
-    n0 = torch.linalg.vector_norm(h0, dim=1)
-    nu = torch.linalg.vector_norm(u, dim=1)
-    with torch.no_grad():
-        return {
-            "fwd": (torch.linalg.vector_norm(h, dim=1) / n0).log(),
-            "diff": (torch.linalg.vector_norm(h - h0, dim=1) / n0).log(),
-            "bwd": (torch.linalg.vector_norm(grad, dim=1) / nu).log(),
-            "bwd_diff": (torch.linalg.vector_norm(grad - u, dim=1) / nu).log(),
-        }
 
 
 def chunk_count(cell: Cell, n_beta: int, budget: int) -> int:

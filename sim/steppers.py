@@ -168,7 +168,7 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
     alpha: (G, 1, 1, B) beta blocks of alphas; base: (1, S, 1) log ||h_0||. Returns the final
     (fwd, diff, bwd, bwd_diff) log tensors (G, S, B) and the trajectories (L+1, G, S, B) or None.
     """
-    from sim.engine import _renormalize  # the engine imports this module
+    from sim.engine import _renormalize, log_deviation, unit_states  # the engine imports this module
 
     tab = tableau(cell.stepper)
     n, d = h0.shape[0], cell.width
@@ -177,8 +177,7 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
     weights = _StageWeights(cell, source)
     needs_scale = not cell.homogeneous
 
-    h0_norm = torch.linalg.vector_norm(h0, dim=1)
-    x = (h0 / h0_norm[:, None]).view(1, n, d, 1).expand(shape).contiguous()
+    x = unit_states(h0, shape)
     dev = torch.zeros(shape, dtype=dtype, device=device)
     log_s = torch.zeros(shape[0], n, shape[-1], dtype=torch.float64, device=device)
     derivs: list[list[torch.Tensor | None]] = []
@@ -206,10 +205,9 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
             log_h[k + 1] = log_s
 
     fwd = log_s
-    diff = log_s + torch.linalg.vector_norm(dev, dim=2).double().log()
+    diff = log_deviation(log_s, dev)
 
-    unit_u = u / torch.linalg.vector_norm(u, dim=1, keepdim=True)
-    p = unit_u.view(1, n, d, 1).expand(shape).contiguous()
+    p = unit_states(u, shape)
     pdev = torch.zeros_like(p)
     log_q = torch.zeros_like(log_s)
     log_p = torch.zeros_like(log_h) if trajectory else None
@@ -233,7 +231,7 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
             log_p[k] = log_q
 
     bwd = log_q
-    bwd_diff = log_q + torch.linalg.vector_norm(pdev, dim=2).double().log()
+    bwd_diff = log_deviation(log_q, pdev)
     return (fwd, diff, bwd, bwd_diff), log_h, log_p
 
 

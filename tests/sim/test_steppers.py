@@ -12,7 +12,7 @@ import torch
 from stat_tools import assert_z, mean_and_se
 
 from sim import Cell, simulate, simulate_betas
-from sim.engine import FixedWeights, _beta_blocks, reference_forward_backward
+from sim.engine import FixedWeights, _beta_blocks
 from sim.steppers import TABLEAUX, integrate, run_chunk
 from sim.steppers import reference_forward_backward as reference_any
 from sim.weights import WeightSource, input_and_direction
@@ -65,8 +65,7 @@ def test_engine_matches_autograd(block: str, activation: str, stepper: str) -> N
 
 @pytest.mark.parametrize("block", ["res3", "res1", "linear"])
 def test_stepper_loop_reproduces_euler_engine(block: str) -> None:
-    """The generic stage loop with Euler's tableau gives the engine's Euler numbers, and both
-    reference implementations agree (float64)."""
+    """The generic stage loop with Euler's tableau gives the engine's Euler numbers (float64)."""
     cell = Cell(block=block, init="iid", depth=20, width=5, samples=3, dtype="float64", device="cpu")
     ids = range(cell.samples)
     v, w = WeightSource(cell, ids, CPU, torch.float64).layers()
@@ -75,11 +74,8 @@ def test_stepper_loop_reproduces_euler_engine(block: str) -> None:
     base = torch.linalg.vector_norm(h0, dim=1).log().view(1, -1, 1)
     logs, _, _ = run_chunk(cell, FixedWeights(v, w), h0, u, alpha, base, False)
     engine = simulate(cell)
-    plain = reference_forward_backward(cell, v, w, h0, u)
-    generic = reference_any(cell, v, w, h0, u)
     for i, q in enumerate(QUANTITIES):
         np.testing.assert_allclose(logs[i][0, :, 0].numpy(), engine.logs[q], atol=1e-12, err_msg=q)
-        np.testing.assert_allclose(plain[q].numpy(), generic[q].numpy(), atol=1e-12, err_msg=q)
 
 
 @pytest.mark.parametrize("stepper", ["euler", "heun", "rk4"])
