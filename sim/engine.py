@@ -208,8 +208,11 @@ def log_deviation(log_scale: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
     return log_scale + torch.linalg.vector_norm(dev, dim=2).double().log()
 
 
-def _renormalize(x: torch.Tensor, dev: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """Divide x and dev by ||x|| (over the width axis, in place); returns the updated log-scale."""
+def _advance(x: torch.Tensor, dev: torch.Tensor, step: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+    """Add the layer's increment to the state x and to its deviation dev, then divide both by ||x||
+    (over the width axis, in place); returns the updated log-scale."""
+    x.add_(step)
+    dev.add_(step)
     # x is a unit state plus one step, so its squares cannot overflow; a plain sum of squares is
     # about 8x faster than linalg.vector_norm's reduction over this middle axis.
     norm = x.square().sum(2, keepdim=True).sqrt_()  # (G, S, 1, B)
@@ -278,9 +281,7 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
                 z = activations.scaled(act, pre, scale, slope)
                 derivs[k] = activations.derivative(act, pre, scale, slope)
             step = _matmul_blocks(v_blk[:, j], z, buf).mul_(alpha)
-            x.add_(step)
-            dev.add_(step)
-            log_s = _renormalize(x, dev, log_s)
+            log_s = _advance(x, dev, step, log_s)
             if log_h is not None:
                 log_h[k + 1] = log_s
 
@@ -303,9 +304,7 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
             if block == "res3":
                 g = _matmul_blocks(w_blk[:, j].transpose(-1, -2), g, gbuf)
             g.mul_(alpha)
-            p.add_(g)
-            pdev.add_(g)
-            log_q = _renormalize(p, pdev, log_q)
+            log_q = _advance(p, pdev, g, log_q)
             if log_p is not None:
                 log_p[k] = log_q
 
