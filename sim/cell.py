@@ -33,7 +33,8 @@ NOT_IN_DRAW = ("beta", "dtype", "device", "samples")
 # Bumped whenever a change alters the numbers the engine produces for a given cell and seed,
 # so that stored results from an older engine are never mixed with new ones.
 # 2: float32 beta blocks of 16 columns (were 8), antisym block and Heun/RK4 steppers.
-ENGINE_VERSION = 2
+# 3: fGn standard normals shared across H and drawn 256 paths at a time; 1/sqrt(d) in the spectrum.
+ENGINE_VERSION = 3
 
 
 def _allowed(name: str, value: Any, allowed: str) -> ValueError:
@@ -215,11 +216,15 @@ class Cell:
         """The fields that determine the random draws: everything but beta, dtype, device, samples.
 
         Cells that differ only in beta share weights, inputs and loss directions (common random
-        numbers); samples are drawn per index, so more samples extend a smaller run.
+        numbers); fgn and fbm cells that differ only in H share their standard normals, which the
+        Davies-Harte embedding turns into paths of each H; samples are drawn per index, so more
+        samples extend a smaller run.
         """
         ident = self.identity()
         for name in NOT_IN_DRAW:
             ident.pop(name)
+        if self.init in ("fgn", "fbm"):
+            ident.pop("hurst")
         if self.activation != "leaky_relu":
             ident.pop("negative_slope")
         return ident

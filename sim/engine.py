@@ -21,6 +21,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from sim.cell import Cell
 from sim.device import default_memory_budget, parse_memory, resolve_device, resolve_dtype
 from sim.steppers import reference_forward_backward  # noqa: F401  (the engine's autograd reference)
 from sim.weights import WeightSource, input_and_direction
+from sim.workspace import Workspace, active, workspace
 
 QUANTITIES = ("fwd", "diff", "bwd", "bwd_diff")
 
@@ -90,28 +92,58 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
     The peak memory of weights, stored derivatives and scratch stays under `max_memory` bytes
     (default: `sim.device.default_memory_budget`); samples are processed in chunks. iid weights are
     drawn inside the layer loop, so their generation time counts under timings["simulate"].
+
+    Narrow cells on a CPU with several torch threads run their chunks on that many worker threads
+    of one torch thread each (see `workers_for`), the budget shared between them; every number is
+    the same whichever worker or chunk a sample falls in. Large buffers come from the active
+    `sim.workspace` (one is opened for this call if none is).
     """
     cells = [cell.replace(beta=b) for b in betas]
     if not cells:
         raise ValueError("betas=[] is not allowed: give at least one beta")
+    ws = active()
+    if ws is None:
+        with workspace():
+            return simulate_betas(cell, betas, max_memory=max_memory, trajectory=trajectory)
     device, dtype = resolve_device(cell.device), resolve_dtype(cell.dtype)
     budget = parse_memory(max_memory) or default_memory_budget(device)
-    chunk = samples_per_chunk(cell, len(cells), budget, trajectory)
+    samples_per_chunk(cell, len(cells), budget, trajectory, ws.keep_draws)  # raises if none fits
+    # no more workers than the budget holds one sample each
+    one = bytes_per_sample(cell, len(cells), trajectory, ws.keep_draws) + WeightSource.scratch_bytes(
+        cell, dtype.itemsize)
+    workers = min(workers_for(cell, device), max(1, budget // one))
+    chunk = samples_per_chunk(cell, len(cells), budget // workers, trajectory, ws.keep_draws)
+    chunk = min(chunk, math.ceil(cell.samples / workers))
+    bounds = [(lo, min(cell.samples, lo + chunk)) for lo in range(0, cell.samples, chunk)]
     alphas = torch.tensor([c.alpha for c in cells], dtype=dtype, device=device)
     start = time.perf_counter()
-    timings = {"weights": 0.0, "simulate": 0.0}
-    parts: list[_Chunk] = []
-    with cpu_threads(cell, device):
-        for lo in range(0, cell.samples, chunk):
-            ids = range(lo, min(cell.samples, lo + chunk))
+
+    def run(slot: int) -> list[tuple[int, _Chunk, float, float]]:
+        """The chunks of worker `slot`: every workers-th chunk, in order."""
+        done = []
+        for lo, hi in bounds[slot::workers]:
+            ids = range(lo, hi)
             t0 = time.perf_counter()
-            source = WeightSource(cell, ids, device, dtype)
+            source = WeightSource(cell, ids, device, dtype, ws, slot)
             h0, u = input_and_direction(cell, ids, device, dtype)
             t1 = time.perf_counter()
-            parts.append(_run_chunk(cell, source, h0, u, alphas, trajectory))
-            timings["weights"] += t1 - t0
-            timings["simulate"] += time.perf_counter() - t1
+            part = _run_chunk(cell, source, h0, u, alphas, trajectory, ws, slot)
+            done.append((lo, part, t1 - t0, time.perf_counter() - t1))
+        return done
+
+    with cpu_threads(cell, device):
+        if workers == 1:
+            finished = run(0)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                finished = [c for chunks in pool.map(run, range(workers)) for c in chunks]
+    finished.sort(key=lambda c: c[0])
+    parts = [c[1] for c in finished]
+    # Worker-seconds, shared out in proportion over the wall time (they overlap across workers).
+    busy = sum(c[2] + c[3] for c in finished) or 1.0
     seconds = time.perf_counter() - start
+    timings = {"weights": seconds * sum(c[2] for c in finished) / busy,
+               "simulate": seconds * sum(c[3] for c in finished) / busy}
     results = []
     for j, c in enumerate(cells):
         logs = {q: torch.cat([p.logs[q][:, j] for p in parts]).double().cpu().numpy()
@@ -125,6 +157,15 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
             device=str(device), dtype=cell.dtype, seconds=seconds / len(cells), trajectory=traj,
             timings={k: v / len(cells) for k, v in timings.items()}))
     return results
+
+
+def workers_for(cell: Cell, device: torch.device) -> int:
+    """Worker threads for a cell: torch's CPU thread count for narrow cells (each worker then runs
+    on one torch thread, as narrow cells do best, see SINGLE_THREAD_BELOW), at most one per
+    sample; 1 on CUDA and for wide cells, which use torch's own threads inside each product."""
+    if device.type != "cpu" or cell.width >= SINGLE_THREAD_BELOW:
+        return 1
+    return max(1, min(torch.get_num_threads(), cell.samples))
 
 
 # Below this width the per-layer work is many small matrices and short element-wise passes, where
@@ -147,10 +188,11 @@ def cpu_threads(cell: Cell, device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool) -> int:
-    """Resident bytes per sample: weights, stored derivatives sigma'(.), states, trajectories."""
+def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool = False) -> int:
+    """Resident bytes per sample: weights, stored derivatives sigma'(.), states, trajectories, and
+    with `keep_draws` the fGn standard normals kept for the next cell."""
     item = resolve_dtype(cell.dtype).itemsize
-    weights = WeightSource.bytes_per_sample(cell, item)
+    weights = WeightSource.bytes_per_sample(cell, item, keep_draws)
     block = beta_block(cell)
     columns = math.ceil(n_beta / block) * block
     stages = steppers.tableau(cell.stepper).stages
@@ -170,10 +212,11 @@ def _uses_stepper_loop(cell: Cell) -> bool:
     return cell.stepper != "euler" or cell.block == "antisym"
 
 
-def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = False) -> int:
+def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = False,
+                      keep_draws: bool = False) -> int:
     """How many samples fit in `budget` bytes at once; ValueError if not even one does."""
     item = resolve_dtype(cell.dtype).itemsize
-    per = bytes_per_sample(cell, n_beta, trajectory)
+    per = bytes_per_sample(cell, n_beta, trajectory, keep_draws)
     scratch = WeightSource.scratch_bytes(cell, item)
     if per + scratch > budget:
         raise ValueError(
@@ -190,10 +233,12 @@ def _beta_blocks(alphas: torch.Tensor, block: int) -> torch.Tensor:
     return full.view(-1, 1, 1, block)
 
 
-def _matmul_blocks(m: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """out[g] = m @ x[g] for each beta block g; m (S, d, d), x and out (G, S, d, B)."""
-    for g in range(x.shape[0]):
-        torch.matmul(m, x[g], out=out[g])
+def _matmul_blocks(m: torch.Tensor, xs: Sequence[torch.Tensor], out: torch.Tensor,
+                   outs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """out[g] = m @ x[g] for each beta block g; m (S, d, d), x and out (G, S, d, B), given with
+    their blocks xs = x.unbind(0) and outs = out.unbind(0) (made once, not every layer)."""
+    for a, o in zip(xs, outs, strict=True):
+        torch.matmul(m, a, out=o)
     return out
 
 
@@ -208,13 +253,23 @@ def log_deviation(log_scale: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
     return log_scale + torch.linalg.vector_norm(dev, dim=2).double().log()
 
 
-def _advance(x: torch.Tensor, dev: torch.Tensor, step: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """Add the layer's increment to the state x and to its deviation dev, then divide both by ||x||
-    (over the width axis, in place); returns the updated log-scale."""
+# Layers between renormalizations where the activation is positively homogeneous (the state's
+# scale then enters nothing but the log-norm). One layer multiplies ||h|| by at most
+# 1 + alpha ||V|| ||W|| ~ 1 + 4 alpha <= 5 (alpha <= 1, spectral norms ~ 2), so 8 layers stay far
+# inside float32 range (5**8 ~ 4e5), and the norm's four passes over the state are paid once in 8.
+RENORM_EVERY = 8
+
+
+def _advance(x: torch.Tensor, dev: torch.Tensor, step: torch.Tensor, log_s: torch.Tensor,
+             renorm: bool = True) -> torch.Tensor:
+    """Add the layer's increment to the state x and to its deviation dev, then (if `renorm`) divide
+    both by ||x|| (over the width axis, in place); returns the updated log-scale."""
     x.add_(step)
     dev.add_(step)
-    # x is a unit state plus one step, so its squares cannot overflow; a plain sum of squares is
-    # about 8x faster than linalg.vector_norm's reduction over this middle axis.
+    if not renorm:
+        return log_s
+    # x is a unit state plus a few steps, so its squares cannot overflow; a plain sum of squares
+    # is about 8x faster than linalg.vector_norm's reduction over this middle axis.
     norm = x.square().sum(2, keepdim=True).sqrt_()  # (G, S, 1, B)
     x.div_(norm)
     dev.div_(norm)
@@ -222,7 +277,7 @@ def _advance(x: torch.Tensor, dev: torch.Tensor, step: torch.Tensor, log_s: torc
 
 
 def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tensor,
-               alphas: torch.Tensor, trajectory: bool) -> _Chunk:
+               alphas: torch.Tensor, trajectory: bool, ws: Workspace | None = None, slot: int = 0) -> _Chunk:
     """Forward then backward through all layers for one chunk of samples and all alphas.
 
     States are (G, S, d, B): beta values in fixed blocks of B = beta_block(cell) columns, one
@@ -264,24 +319,38 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
     base = h0_norm.double().log().view(1, n, 1)  # log ||h_0||
     derivs = None
     if block != "linear":
-        derivs = torch.empty((cell.depth, *shape), dtype=dtype, device=device)
+        dshape = (cell.depth, *shape)
+        derivs = (torch.empty(dshape, dtype=dtype, device=device) if ws is None
+                  else ws.buffer(slot, "derivs", dshape, dtype, device))
     log_h = None
     if trajectory:
         log_h = torch.zeros((cell.depth + 1, *log_s.shape), dtype=torch.float64, device=device)
+    # every layer where the state's scale enters sigma or is recorded, else every RENORM_EVERY
+    every = 1 if needs_scale or trajectory else RENORM_EVERY
+    xs, bufs = x.unbind(0), buf.unbind(0)
+    pres = pre_buf.unbind(0) if pre_buf is not None else xs
+    z_buf = torch.empty(shape, dtype=dtype, device=device) if block == "res1" and act == "relu" else None
+    z_bufs = z_buf.unbind(0) if z_buf is not None else pres
 
     for b in range(source.n_blocks):
         v_blk, w_blk = source.block(b)
         for j in range(v_blk.shape[1]):
             k = source.starts[b] + j
             scale = (base + log_s).exp().to(dtype).unsqueeze(2) if needs_scale else None
-            pre = _matmul_blocks(w_blk[:, j], x, pre_buf) if block == "res3" else x
+            pre = _matmul_blocks(w_blk[:, j], xs, pre_buf, pres) if block == "res3" else x
             if block == "linear":
-                z = x
+                z, zs = x, xs
+            elif act == "relu":
+                # sigma' written straight into its slot, and relu in place where pre is scratch
+                torch.gt(pre, 0, out=derivs[k])
+                z = pre.clamp_min_(0) if z_buf is None else torch.clamp_min(pre, 0, out=z_buf)
+                zs = z_bufs
             else:
                 z = activations.scaled(act, pre, scale, slope)
+                zs = z.unbind(0)
                 derivs[k] = activations.derivative(act, pre, scale, slope)
-            step = _matmul_blocks(v_blk[:, j], z, buf).mul_(alpha)
-            log_s = _advance(x, dev, step, log_s)
+            step = _matmul_blocks(v_blk[:, j], zs, buf, bufs).mul_(alpha)
+            log_s = _advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth)
             if log_h is not None:
                 log_h[k + 1] = log_s
 
@@ -294,17 +363,18 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
     gbuf = torch.empty_like(p)
     log_q = torch.zeros_like(log_s)
     log_p = torch.zeros_like(log_h) if trajectory else None
+    ps, gbufs = p.unbind(0), gbuf.unbind(0)
     for b in reversed(range(source.n_blocks)):
         v_blk, w_blk = source.block(b)
         for j in reversed(range(v_blk.shape[1])):
             k = source.starts[b] + j
-            g = _matmul_blocks(v_blk[:, j].transpose(-1, -2), p, buf)
+            g = _matmul_blocks(v_blk[:, j].transpose(-1, -2), ps, buf, bufs)
             if block != "linear":
                 g.mul_(derivs[k])
             if block == "res3":
-                g = _matmul_blocks(w_blk[:, j].transpose(-1, -2), g, gbuf)
+                g = _matmul_blocks(w_blk[:, j].transpose(-1, -2), bufs, gbuf, gbufs)
             g.mul_(alpha)
-            log_q = _advance(p, pdev, g, log_q)
+            log_q = _advance(p, pdev, g, log_q, k % every == 0)
             if log_p is not None:
                 log_p[k] = log_q
 

@@ -18,7 +18,9 @@ then one layer longer, on the same time grid (t_k = k / L for smooth, (k + 1) / 
 
 Randomness: sample i of a cell draws from its own `torch.Generator`, seeded from the cell's
 `draw_seed()`, the index i and a stream tag. So a sample's numbers do not depend on which chunk it
-is simulated in, on beta, or on how many samples the cell has. The standard normals are always
+is simulated in, on beta, or on how many samples the cell has; for fgn and fbm the seed does not
+depend on H either (`Cell.draw_identity`), so a Hurst sweep uses common random numbers and its
+standard normals can be drawn once for all H (`sim.workspace`). The standard normals are always
 drawn in float32 and then cast, so that float32 and float64 runs see the same draws and differ
 only in arithmetic. Numbers are reproducible on a given device type (CPU and CUDA streams differ).
 """
@@ -34,12 +36,16 @@ import numpy as np
 import torch
 
 from sim.cell import Cell
+from sim.workspace import Workspace
 
 # Entries per sample in one iid layer block: the block length depends on the width only, so the
 # draws (seeded per block) never depend on the memory budget.
 _IID_BLOCK_ENTRIES = 2**20
-# Random numbers drawn at once when generating paths with memory (bounds the generation scratch).
+# Random numbers drawn at once when generating smooth paths (bounds the generation scratch).
 _DRAW_NUMBERS = 2**23
+# Real fGn paths made per FFT call: two per complex path, so 128 complex paths of length 2L (a few
+# MB for L ~ 1000: the draws, spectrum and FFT of a chunk stay in cache).
+_FGN_CHUNK = 256
 # Relative size below which a negative circulant eigenvalue is rounding error, not a failure.
 _EMBED_TOL = 1e-10
 # Eigenvalues of a covariance below this fraction of the largest are dropped by the spectral root.
@@ -123,13 +129,21 @@ class WeightSource:
     returns one layer's (V, W), (S, d, d) each, keeping the last two blocks. Processes with
     memory (fgn, fbm, smooth) are generated whole at construction: O(L d^2) per sample. iid
     weights are drawn block by block, so they need only O(B d^2); `shared` needs O(d^2).
+
+    Storage is layer-major, (layers, S, entries): the matrices of one layer for all samples are
+    contiguous, which the per-layer batched products read faster than matrices a path apart.
+    With a `Workspace`, the large buffers are the slot's reused ones (see `sim.workspace`), and
+    with `keep_draws` the fGn standard normals are kept there for the next cell of the same draws.
     """
 
-    def __init__(self, cell: Cell, sample_ids: range, device: torch.device, dtype: torch.dtype):
+    def __init__(self, cell: Cell, sample_ids: range, device: torch.device, dtype: torch.dtype,
+                 workspace: Workspace | None = None, slot: int = 0):
         self.cell = cell
         self.sample_ids = sample_ids
         self.device = device
         self.dtype = dtype
+        self._ws = workspace
+        self._slot = slot
         d, depth = cell.width, cell.weight_layers
         self.matrices = 2 if cell.block == "res3" else 1
         self.entries = self.matrices * d * d
@@ -152,8 +166,9 @@ class WeightSource:
         return len(self.starts) - 1
 
     @staticmethod
-    def bytes_per_sample(cell: Cell, itemsize: int) -> int:
-        """Bytes of weights held per sample (the resident part, not generation scratch)."""
+    def bytes_per_sample(cell: Cell, itemsize: int, keep_draws: bool = False) -> int:
+        """Bytes of weights held per sample (the resident part, not generation scratch); with
+        `keep_draws`, the kept fGn standard normals too."""
         entries = (2 if cell.block == "res3" else 1) * cell.width**2
         if cell.init == "iid":
             blocks = 1 if cell.stepper == "euler" else 2
@@ -162,7 +177,10 @@ class WeightSource:
             layers = 1
         else:
             layers = cell.weight_layers
-        return entries * layers * itemsize
+        kept = 0
+        if keep_draws and cell.init in ("fgn", "fbm"):
+            kept = 4 * 2 * WeightSource._fgn_pairs(entries) * 2 * cell.weight_layers
+        return entries * layers * itemsize + kept
 
     @staticmethod
     def scratch_bytes(cell: Cell, itemsize: int) -> int:
@@ -171,13 +189,26 @@ class WeightSource:
         layers = cell.weight_layers
         if cell.init in ("fgn", "fbm"):
             size = 2 * layers
-            per_draw = min(entries, WeightSource._entries_per_draw(size)) * size
-            # float32 draws, complex spectrum and its FFT (2 itemsize each), a cumsum copy for fbm
+            pairs = (min(entries, _FGN_CHUNK) + 1) // 2
+            # float32 draws, the complex spectrum and its FFT (2 itemsize each), a cumsum for fbm
             cumsum = entries * layers * itemsize if cell.init == "fbm" else 0
-            return per_draw * (4 + 2 * 2 * itemsize) + cumsum
+            return pairs * size * (2 * 4 + 2 * 2 * itemsize) + cumsum
         if cell.init == "smooth":
             return min(entries, WeightSource._entries_per_draw(layers)) * layers * (4 + itemsize)
+        if cell.init == "iid":
+            return entries * min(layers, max(1, _IID_BLOCK_ENTRIES // entries)) * 4 * 2
         return entries * 4 * 2
+
+    @staticmethod
+    def _fgn_pairs(entries: int) -> int:
+        """Complex paths drawn for `entries` real ones: two per complex path, chunk by chunk."""
+        full, rest = divmod(entries, _FGN_CHUNK)
+        return full * (_FGN_CHUNK // 2) + (rest + 1) // 2
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        if self._ws is None:
+            return torch.empty(shape, dtype=dtype, device=self.device)
+        return self._ws.buffer(self._slot, name, shape, dtype, self.device)
 
     def _rng(self, local: int, tag: str) -> torch.Generator:
         return make_generator(substream_seed(self._seed, self.sample_ids[local], tag), self.device)
@@ -187,30 +218,35 @@ class WeightSource:
         return draw.to(self.dtype)
 
     def _generate_paths(self) -> torch.Tensor:
-        """(S, L_stored, entries) paths scaled to variance 1/d per layer, L_stored = 1 for 'shared'."""
+        """(L_stored, S, entries) paths scaled to variance 1/d per layer, L_stored = 1 for 'shared'."""
         cell, n = self.cell, len(self.sample_ids)
         stored = 1 if cell.init == "shared" else cell.weight_layers
-        out = torch.empty(n, stored, self.entries, device=self.device, dtype=self.dtype)
+        out = self._buffer("paths", (stored, n, self.entries), self.dtype)
         for local in range(n):
-            self._one_sample_paths(self._rng(local, "paths"), out[local])
-        return out.mul_(1.0 / math.sqrt(self.cell.width))
+            self._one_sample_paths(local, out[:, local])
+        if cell.init not in ("fgn", "fbm"):  # fGn folds the factor into its spectrum
+            out.mul_(1.0 / math.sqrt(self.cell.width))
+        return out
 
-    def _one_sample_paths(self, gen: torch.Generator, dest: torch.Tensor) -> None:
-        """Fill dest (L_stored, entries) with one sample's unit-variance paths."""
+    def _one_sample_paths(self, local: int, dest: torch.Tensor) -> None:
+        """Fill dest (L_stored, entries) with one sample's paths: unit variance, except fgn and
+        fbm, which come already scaled by 1/sqrt(d)."""
         cell, depth, entries = self.cell, self.cell.depth, self.entries
-        if cell.init == "shared":
-            dest.copy_(self._normals(gen, 1, entries))
-        elif cell.init == "smooth":
-            extra = None if cell.weight_layers == depth else depth
-            root = torch.as_tensor(_spectral_root_cached("smooth", cell.lengthscale, cell.weight_layers, extra),
-                                   device=self.device, dtype=self.dtype)
-            for lo in range(0, entries, self._entries_per_draw(root.shape[1])):
-                hi = min(entries, lo + self._entries_per_draw(root.shape[1]))
-                torch.matmul(root, self._normals(gen, root.shape[1], hi - lo), out=dest[:, lo:hi])
-        else:
-            self._fgn(gen, dest)  # fgn and fbm both start from unit-variance fGn
+        if cell.init in ("fgn", "fbm"):
+            self._fgn(local, dest)  # fgn and fbm both start from fGn
             if cell.init == "fbm":
                 dest.copy_(torch.cumsum(dest, dim=0)).mul_(float(depth) ** (-cell.hurst))
+            return
+        gen = self._rng(local, "paths")
+        if cell.init == "shared":
+            dest.copy_(self._normals(gen, 1, entries))
+            return
+        extra = None if cell.weight_layers == depth else depth
+        root = torch.as_tensor(_spectral_root_cached("smooth", cell.lengthscale, cell.weight_layers, extra),
+                               device=self.device, dtype=self.dtype)
+        for lo in range(0, entries, self._entries_per_draw(root.shape[1])):
+            hi = min(entries, lo + self._entries_per_draw(root.shape[1]))
+            torch.matmul(root, self._normals(gen, root.shape[1], hi - lo), out=dest[:, lo:hi])
 
     @staticmethod
     def _entries_per_draw(length: int) -> int:
@@ -218,47 +254,83 @@ class WeightSource:
         scratch memory is bounded; it depends only on L (part of the cell's identity)."""
         return max(2, (_DRAW_NUMBERS // max(1, length)) // 2 * 2)
 
-    def _fgn(self, gen: torch.Generator, dest: torch.Tensor) -> None:
-        """Fill dest (L, count) with independent unit-variance fGn paths of Hurst index H."""
-        depth, hurst = self.cell.weight_layers, self.cell.hurst
-        count = dest.shape[1]
+    def _fgn_draws(self, local: int, size: int) -> torch.Tensor:
+        """(pairs, size, 2) float32 standard normals of one sample, drawn chunk by chunk of
+        _FGN_CHUNK entries; kept in the workspace when it keeps draws (the seed does not depend
+        on H, so the next cell of a Hurst sweep finds them there)."""
+        pairs = self._fgn_pairs(self.entries)
+        store = None
+        if self._ws is not None and self._ws.keep_draws:
+            key = (self._seed, self.sample_ids.start, self.sample_ids.stop, size, self.entries)
+            store = self._ws.draws(self._slot, key)
+            held = store.get(local)
+            if held is not None:
+                return held
+            draws = torch.empty(pairs, size, 2, device=self.device, dtype=torch.float32)
+        else:
+            draws = self._buffer("normals", (pairs, size, 2), torch.float32)
+        gen = self._rng(local, "paths")
+        at = 0
+        for lo in range(0, self.entries, _FGN_CHUNK):
+            count = (min(self.entries, lo + _FGN_CHUNK) - lo + 1) // 2
+            draws[at:at + count].normal_(generator=gen)
+            at += count
+        if store is not None:
+            store[local] = draws
+        return draws
+
+    def _fgn(self, local: int, dest: torch.Tensor) -> None:
+        """Fill dest (L, entries) with independent fGn paths of Hurst index H and variance 1/d."""
+        depth, hurst, entries = self.cell.weight_layers, self.cell.hurst, self.entries
         eig = circulant_eigenvalues(hurst, depth)
         if eig is None:
-            root = torch.as_tensor(_spectral_root_cached("fgn", hurst, depth),
+            gen = self._rng(local, "paths")
+            root = torch.as_tensor(_spectral_root_cached("fgn", hurst, depth) / math.sqrt(self.cell.width),
                                    device=self.device, dtype=self.dtype)
             step = self._entries_per_draw(root.shape[1])
-            for lo in range(0, count, step):
-                hi = min(count, lo + step)
+            for lo in range(0, entries, step):
+                hi = min(entries, lo + step)
                 torch.matmul(root, self._normals(gen, root.shape[1], hi - lo), out=dest[:, lo:hi])
             return
         size = 2 * depth
-        scale = torch.as_tensor(np.sqrt(eig / size), device=self.device, dtype=self.dtype)
-        step = self._entries_per_draw(size)
-        for lo in range(0, count, step):
-            hi = min(count, lo + step)
+        scale = torch.as_tensor(np.sqrt(eig / (size * self.cell.width)), device=self.device, dtype=self.dtype)
+        draws = torch.view_as_complex(self._fgn_draws(local, size))
+        cdtype = torch.complex64 if self.dtype == torch.float32 else torch.complex128
+        chunk_pairs = (min(entries, _FGN_CHUNK) + 1) // 2
+        spectrum = self._buffer("spectrum", (chunk_pairs, size), cdtype)
+        field = self._buffer("field", (chunk_pairs, size), cdtype)
+        at = 0
+        for lo in range(0, entries, _FGN_CHUNK):
+            hi = min(entries, lo + _FGN_CHUNK)
             pairs = (hi - lo + 1) // 2
-            # (pairs, size, 2) normals viewed as complex: no copy into a complex tensor
-            spectrum = torch.view_as_complex(self._normals(gen, pairs, size, 2)).mul_(scale)
+            torch.mul(draws[at:at + pairs], scale, out=spectrum[:pairs])
+            at += pairs
             # Real and imaginary parts of one FFT are two independent paths with the target law.
-            field = torch.fft.fft(spectrum, dim=-1)[:, :depth]
-            del spectrum
-            dest[:, lo:lo + pairs] = field.real.T
-            dest[:, lo + pairs:hi] = field.imag.T[:, : hi - lo - pairs]
+            torch.fft.fft(spectrum[:pairs], dim=-1, out=field[:pairs])
+            head = field[:pairs, :depth]
+            dest[:, lo:lo + pairs].copy_(head.real.T)
+            dest[:, lo + pairs:hi].copy_(head.imag.T[:, : hi - lo - pairs])
 
     def _iid_block(self, b: int) -> torch.Tensor:
-        """(S, B_b, entries) iid entries of variance 1/d for layer block b."""
+        """(B_b, S, entries) iid entries of variance 1/d for layer block b."""
         lo, hi = self.starts[b], self.starts[b + 1]
-        out = torch.empty(len(self.sample_ids), hi - lo, self.entries, device=self.device,
-                          dtype=self.dtype)
-        for local in range(len(self.sample_ids)):
+        n = len(self.sample_ids)
+        # Euler keeps one block at a time, so the slot's buffer can hold it; a multi-stage step
+        # keeps two, each in its own memory.
+        reuse = self._keep == 1
+        shape = (hi - lo, n, self.entries)
+        out = self._buffer("iid", shape, self.dtype) if reuse else torch.empty(shape, dtype=self.dtype,
+                                                                                 device=self.device)
+        draw = self._buffer("iid-draw", (hi - lo, self.entries), torch.float32)
+        factor = 1.0 / math.sqrt(self.cell.width)
+        for local in range(n):
             gen = self._rng(local, f"iid-block-{b}")
             if self.cell.dist == "uniform":
-                u = torch.rand(hi - lo, self.entries, generator=gen, device=self.device,
-                               dtype=torch.float32).to(self.dtype)
-                out[local] = (2.0 * u - 1.0) * math.sqrt(3.0)
+                draw.uniform_(generator=gen).mul_(2.0).sub_(1.0)
+                out[:, local].copy_(draw).mul_(math.sqrt(3.0) * factor)
             else:
-                out[local] = self._normals(gen, hi - lo, self.entries)
-        return out.mul_(1.0 / math.sqrt(self.cell.width))
+                out[:, local].copy_(draw.normal_(generator=gen)).mul_(factor)
+        return out
 
     def block(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(V, W) for layer block b: each (S, B_b, d, d), entries of variance 1/d at layer k
@@ -266,17 +338,18 @@ class WeightSource:
         if b in self._cache:
             return self._cache[b]
         lo, hi = self.starts[b], self.starts[b + 1]
+        if len(self._cache) >= self._keep:
+            self._cache.pop(next(iter(self._cache)))
         if self._paths is None:
             scaled = self._iid_block(b)
         elif self.cell.init == "shared":
-            scaled = self._paths.expand(-1, hi - lo, -1)
+            scaled = self._paths.expand(hi - lo, -1, -1)
         else:
-            scaled = self._paths[:, lo:hi]
+            scaled = self._paths[lo:hi]
+        scaled = scaled.transpose(0, 1)  # (S, B_b, entries)
         d = self.cell.width
         v = scaled[..., : d * d].unflatten(-1, (d, d))
         w = scaled[..., d * d :].unflatten(-1, (d, d)) if self.matrices == 2 else None
-        if len(self._cache) >= self._keep:
-            self._cache.pop(next(iter(self._cache)))
         self._cache[b] = (v, w)
         return v, w
 
