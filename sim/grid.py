@@ -44,6 +44,7 @@ from sim.regimes import DELTA, LEVEL
 from sim.runinfo import provenance, write_json
 from sim.store import SCHEMA_VERSION, Store, check_store, training_key
 from sim.train import TrainConfig, check_trainable, train_cell
+from sim.workspace import workspace
 
 PROG = "python -m sim.grid"
 # Flags that set one axis of every sub-grid.
@@ -396,6 +397,13 @@ def simulate_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, 
         missing = [c for c in members if c.key() not in stored]
         if missing:
             todo.append(missing)
+    # Groups of the same draws (a Hurst sweep of fgn cells) run one after the other, and the
+    # workspace keeps their standard normals from one to the next.
+    first_of_seed: dict[int, int] = {}
+    for i, members in enumerate(todo):
+        first_of_seed.setdefault(members[0].draw_seed(), i)
+    todo.sort(key=lambda members: first_of_seed[members[0].draw_seed()])
+    keep_draws = len(first_of_seed) < len(todo)
     n_todo = sum(len(m) for m in todo)
     skipped = len(p.cells) - n_todo
     progress = Progress(n_todo, sum(group_cost(m[0], len(m)) for m in todo), _progress_mode(p.quiet))
@@ -403,14 +411,14 @@ def simulate_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, 
         print(f"{len(p.cells)} cells: {skipped} already stored, {n_todo} to simulate "
               f"in {len(todo)} engine calls on {p.resolved_device}", file=sys.stderr, flush=True)
     try:
-        for missing in todo:
-            first = missing[0]
-            progress.begin(f"{first.label().rsplit(' beta=', 1)[0]} ({len(missing)} betas, "
-                           f"L={first.depth})")
-            results = simulate_betas(first, [c.beta for c in missing], max_memory=p.max_memory)
-            for result in results:
-                store.put(result, meta)
-            progress.advance([(r.cell, r.seconds) for r in results], group_cost(first, len(missing)))
+        with workspace(keep_draws=keep_draws):
+            for missing in todo:
+                first = missing[0]
+                progress.begin(f"{first.label().rsplit(' beta=', 1)[0]} ({len(missing)} betas, "
+                               f"L={first.depth})")
+                results = simulate_betas(first, [c.beta for c in missing], max_memory=p.max_memory)
+                store.put_many(results, meta)
+                progress.advance([(r.cell, r.seconds) for r in results], group_cost(first, len(missing)))
     finally:
         progress.finish()
     return n_todo, skipped

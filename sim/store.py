@@ -1,10 +1,11 @@
 """The results store: one SQLite file per run directory, one row per simulated cell.
 
 A cell is written in a single transaction (identity, per-sample float64 logs of the four
-quantities, non-finite counts, wall time, timings, device, dtype, provenance), in WAL mode with
-synchronous=FULL: a process killed at any moment leaves every committed cell intact and never a
-partial one. Rows are keyed by `Cell.key()`, a hash of the cell's identity and the engine
-version, so a rerun can skip what is already stored.
+quantities, non-finite counts, wall time, timings, device, dtype, provenance), together with the
+other betas of its engine call (`put_many`), in WAL mode with synchronous=FULL: a process killed at
+any moment leaves every committed cell intact and never a partial one. Rows are keyed by
+`Cell.key()`, a hash of the cell's identity and the engine version, so a rerun can skip what is
+already stored.
 
 The `meta` table records the schema version and the engine version that wrote the store. A store
 with another schema version cannot be read (ValueError); one written by another engine version can
@@ -21,6 +22,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,25 +217,33 @@ class Store:
 
         meta: JSON-able provenance (library versions, git commit, ...) kept with the cell.
         """
+        return self.put_many([result], meta)[0]
+
+    def put_many(self, results: Sequence[SimResult], meta: dict[str, Any]) -> list[str]:
+        """Store several simulated cells (one engine call's betas) in one transaction: all or none
+        of them is stored, and one synchronous commit is paid instead of one per cell."""
         self.check_writable()
+        rows = [self._row(r, meta) for r in results]
+        with _transaction(self._conn):
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO cells (key, identity, samples, fwd, diff, bwd, bwd_diff, "
+                "nonfinite, seconds, timings, device, dtype, meta) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return [row[0] for row in rows]
+
+    @staticmethod
+    def _row(result: SimResult, meta: dict[str, Any]) -> tuple[Any, ...]:
         cell = result.cell
         logs = {q: np.asarray(result.logs[q], dtype=np.float64) for q in QUANTITIES}
         for q, values in logs.items():
             if values.shape != (cell.samples,):
                 raise ValueError(f"result.logs[{q!r}] has shape {values.shape}; expected "
                                  f"({cell.samples},) for {cell.label()}")
-        key = cell.key()
-        row = (key, json.dumps(cell.identity(), sort_keys=True), cell.samples,
-               *(_blob(logs[q]) for q in QUANTITIES),
-               json.dumps({q: int(result.nonfinite[q]) for q in QUANTITIES}),
-               float(result.seconds), json.dumps(result.timings, sort_keys=True),
-               str(result.device), str(result.dtype), json.dumps(meta, sort_keys=True))
-        with _transaction(self._conn):
-            self._conn.execute(
-                "INSERT OR REPLACE INTO cells (key, identity, samples, fwd, diff, bwd, bwd_diff, "
-                "nonfinite, seconds, timings, device, dtype, meta) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-        return key
+        return (cell.key(), json.dumps(cell.identity(), sort_keys=True), cell.samples,
+                *(_blob(logs[q]) for q in QUANTITIES),
+                json.dumps({q: int(result.nonfinite[q]) for q in QUANTITIES}),
+                float(result.seconds), json.dumps(result.timings, sort_keys=True),
+                str(result.device), str(result.dtype), json.dumps(meta, sort_keys=True))
 
     def put_training(self, result: Any, meta: dict[str, Any]) -> str:
         """Store one trained cell (a sim.train.TrainResult) in one transaction; returns its key."""

@@ -61,6 +61,19 @@ def test_wrong_shape_is_refused(tmp_path: Path) -> None:
         assert len(store) == 0
 
 
+def test_put_many_is_all_or_nothing(tmp_path: Path) -> None:
+    """One engine call's cells go in one transaction: all of them, or none if one is refused."""
+    good, bad = _result(0.5), _result(1.0)
+    bad.logs["bwd"] = bad.logs["bwd"][:2]
+    with Store(tmp_path / "r.sqlite") as store:
+        with pytest.raises(ValueError, match=r"result.logs\['bwd'\] has shape"):
+            store.put_many([good, bad], {})
+        assert len(store) == 0
+        other = _result(0.75)
+        assert store.put_many([good, other], {"run": 1}) == [good.cell.key(), other.cell.key()]
+        assert store.keys() == {good.cell.key(), other.cell.key()}
+
+
 def test_incompatible_schema_is_refused(tmp_path: Path) -> None:
     """A store written by another schema version: ValueError on opening, read-only or not."""
     path = tmp_path / "r.sqlite"
