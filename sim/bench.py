@@ -7,10 +7,12 @@ Measures, in one run, on one device and dtype:
    forward and backward; 2 d^2 flops per matrix-vector product) and its fraction of the peak at
    its own shape; the split between weight generation and simulation;
 3. a naive baseline: a per-sample torch.nn.Module ResNet, looped over samples, with autograd for
-   the backward pass, as one would write it without this tool; the speed ratio;
+   the backward pass, as one would write it without this tool; the speed ratio with one beta, and
+   per (sample, beta) with one beta block of betas (which the engine runs in one pass);
 4. the wall time of the `marion-fig7` grid (res3 relu fgn, d = 40, L = 1000, 51 H x 70 beta, 50
-   samples): run whole with --full, otherwise measured on a few H values and extrapolated
-   (the output says which);
+   samples), split into weight generation, simulation and store, run as `sim.grid` runs it: whole
+   with --full, otherwise measured on 6 consecutive H values and extrapolated (the output says
+   which);
 5. peak memory: resident set size of the process, and GPU memory on CUDA.
 Writes a table to stdout and everything to bench.json.
 """
@@ -23,6 +25,7 @@ import math
 import platform
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +35,8 @@ import torch
 from sim.cell import Cell
 from sim.device import resolve_device, resolve_dtype
 from sim.engine import beta_block, simulate_betas
+from sim.store import Store
+from sim.workspace import workspace
 
 FIG7_H = np.linspace(0.05, 0.97, 51)
 FIG7_BETA = np.linspace(0.0, 1.3, 70)
@@ -70,10 +75,18 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: i
 
     t = _timeit(batched, device, repeat)
     batched_rate = calls * 2 * samples * width * width * cols / t / 1e9
+    one_thread = batched_rate
+    if device.type == "cpu" and torch.get_num_threads() > 1:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            one_thread = calls * 2 * samples * width * width * cols / _timeit(batched, device, repeat) / 1e9
+        finally:
+            torch.set_num_threads(before)
     m = torch.randn(square, square, device=device, dtype=dtype)
     t_sq = _timeit(lambda: m @ m, device, repeat)
-    return {"batched_gflops": batched_rate, "square_gflops": 2 * square**3 / t_sq / 1e9,
-            "square_size": square}
+    return {"batched_gflops": batched_rate, "batched_gflops_1_thread": one_thread,
+            "square_gflops": 2 * square**3 / t_sq / 1e9, "square_size": square}
 
 
 def engine_rate(cell: Cell, betas: list[float], device: torch.device) -> dict[str, float]:
@@ -127,16 +140,22 @@ def naive_seconds_per_sample(width: int, depth: int, device: torch.device, dtype
 
 def fig7_time(device: torch.device, dtype: str, hursts: np.ndarray, samples: int,
               depth: int) -> dict[str, float]:
-    """Wall time of the fig7 grid restricted to `hursts` (all 70 betas each)."""
-    gen = sim = 0.0
+    """Wall time of the fig7 grid restricted to `hursts` (all 70 betas each), run as the grid runs
+    it: one workspace keeping the draws across H, one store transaction per H (a temporary store)."""
+    gen = sim = store_s = 0.0
     t0 = time.perf_counter()
-    for h in hursts:
-        cell = Cell(block="res3", activation="relu", init="fgn", hurst=float(h), width=40, depth=depth,
-                    samples=samples, dtype=dtype, device=str(device.type))
-        res = simulate_betas(cell, [float(b) for b in FIG7_BETA])
-        gen += sum(r.timings["weights"] for r in res)
-        sim += sum(r.timings["simulate"] for r in res)
-    return {"wall_s": time.perf_counter() - t0, "generate_s": gen, "simulate_s": sim,
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "results.sqlite") as store, \
+            workspace(keep_draws=True):
+        for h in hursts:
+            cell = Cell(block="res3", activation="relu", init="fgn", hurst=float(h), width=40, depth=depth,
+                        samples=samples, dtype=dtype, device=str(device.type))
+            res = simulate_betas(cell, [float(b) for b in FIG7_BETA])
+            gen += sum(r.timings["weights"] for r in res)
+            sim += sum(r.timings["simulate"] for r in res)
+            t1 = time.perf_counter()
+            store.put_many(res, {"bench": True})
+            store_s += time.perf_counter() - t1
+    return {"wall_s": time.perf_counter() - t0, "generate_s": gen, "simulate_s": sim, "store_s": store_s,
             "h_values": len(hursts)}
 
 
@@ -182,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     for width in (40, 128, 512):
         report["peak"][width] = matmul_peak(device, dtype, width, samples, 1024 if quick else 2048)
         p = report["peak"][width]
-        print(f"matmul peak d={width:4d}: batched {p['batched_gflops']:8.1f} GFLOP/s, "
+        print(f"matmul peak d={width:4d}: batched {p['batched_gflops']:8.1f} GFLOP/s "
+              f"(1 thread {p['batched_gflops_1_thread']:.1f}), "
               f"square {p['square_size']} {p['square_gflops']:8.1f} GFLOP/s")
 
     report["engine"] = []
@@ -205,21 +225,34 @@ def main(argv: list[str] | None = None) -> int:
     cell = Cell(block="res3", init="iid", width=40, depth=naive_depth, samples=samples, dtype=args.dtype,
                 device=device.type, beta=0.5)
     t_engine = engine_rate(cell, [0.5], device)["wall_s"] / samples
+    # a beta block's worth of betas costs the engine about what one does; the naive loop pays for each
+    block = beta_block(cell)
+    t_block = engine_rate(cell, [float(b) for b in np.linspace(0.25, 1.0, block)], device)["wall_s"] / samples
     report["naive"] = {"seconds_per_sample": naive, "engine_seconds_per_sample": t_engine,
-                       "speedup": naive / t_engine, "depth": naive_depth, "width": 40}
+                       "speedup": naive / t_engine, "betas_per_call": block,
+                       "engine_seconds_per_sample_and_beta": t_block / block,
+                       "speedup_per_sample_and_beta": naive * block / t_block,
+                       "depth": naive_depth, "width": 40}
     print(f"naive per-sample nn.Module (d=40, L={naive_depth}): {naive * 1e3:.1f} ms/sample; engine "
-          f"{t_engine * 1e3:.2f} ms/sample (one beta): {naive / t_engine:.0f}x")
+          f"{t_engine * 1e3:.2f} ms/sample with one beta ({naive / t_engine:.0f}x), "
+          f"{t_block / block * 1e3:.3f} ms per sample and beta with {block} betas "
+          f"({naive * block / t_block:.0f}x)")
 
-    hursts = FIG7_H if args.full else FIG7_H[[10, 40]] if not quick else FIG7_H[[25]]
+    # A fraction runs 6 consecutive H values (the draws are kept from one H to the next, as in the
+    # whole grid, so the first H's draw is paid once in 6 rather than once in 51: extrapolating
+    # overstates the whole grid's time a little).
+    hursts = FIG7_H if args.full else FIG7_H[20:26] if not quick else FIG7_H[20:23]
     fig = fig7_time(device, args.dtype, hursts, samples=50, depth=1000 if not quick else 200)
     scale = len(FIG7_H) / fig["h_values"]
     fig.update(extrapolated=not args.full, whole_grid_s=fig["wall_s"] * scale,
                whole_grid_generate_s=fig["generate_s"] * scale,
-               whole_grid_simulate_s=fig["simulate_s"] * scale, depth=1000 if not quick else 200)
+               whole_grid_simulate_s=fig["simulate_s"] * scale,
+               whole_grid_store_s=fig["store_s"] * scale, depth=1000 if not quick else 200)
     report["fig7"] = fig
     how = "measured whole" if args.full else f"extrapolated from {fig['h_values']} of 51 H values"
     print(f"marion-fig7 (51 H x 70 beta, 50 samples, d=40, L={fig['depth']}): {fig['whole_grid_s']:.1f} s "
-          f"({how}; generate {fig['whole_grid_generate_s']:.1f} s, simulate {fig['whole_grid_simulate_s']:.1f} s)")
+          f"({how}; generate {fig['whole_grid_generate_s']:.1f} s, simulate {fig['whole_grid_simulate_s']:.1f} s, "
+          f"store {fig['whole_grid_store_s']:.2f} s)")
 
     report["memory"] = peak_memory(device)
     print(f"peak RSS {report['memory']['peak_rss_bytes'] / 2**30:.2f} GiB"

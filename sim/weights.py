@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -254,30 +255,32 @@ class WeightSource:
         scratch memory is bounded; it depends only on L (part of the cell's identity)."""
         return max(2, (_DRAW_NUMBERS // max(1, length)) // 2 * 2)
 
-    def _fgn_draws(self, local: int, size: int) -> torch.Tensor:
-        """(pairs, size, 2) float32 standard normals of one sample, drawn chunk by chunk of
-        _FGN_CHUNK entries; kept in the workspace when it keeps draws (the seed does not depend
-        on H, so the next cell of a Hurst sweep finds them there)."""
-        pairs = self._fgn_pairs(self.entries)
+    def _fgn_draws(self, local: int, size: int) -> Iterator[tuple[int, torch.Tensor]]:
+        """One sample's float32 standard normals, chunk by chunk of _FGN_CHUNK entries: (first
+        entry, draws (pairs, size, 2)). Kept in the workspace when it keeps draws (the seed does not depend on
+        H, so the next cell of a Hurst sweep finds them there); otherwise each chunk is drawn into
+        the same scratch, so only one chunk is ever held."""
         store = None
         if self._ws is not None and self._ws.keep_draws:
             key = (self._seed, self.sample_ids.start, self.sample_ids.stop, size, self.entries)
             store = self._ws.draws(self._slot, key)
-            held = store.get(local)
-            if held is not None:
-                return held
-            draws = torch.empty(pairs, size, 2, device=self.device, dtype=torch.float32)
-        else:
-            draws = self._buffer("normals", (pairs, size, 2), torch.float32)
-        gen = self._rng(local, "paths")
+        held = None if store is None else store.get(local)
+        if held is None and store is not None:
+            held = torch.empty(self._fgn_pairs(self.entries), size, 2, device=self.device, dtype=torch.float32)
+        gen = None if store is not None and local in store else self._rng(local, "paths")
         at = 0
         for lo in range(0, self.entries, _FGN_CHUNK):
             count = (min(self.entries, lo + _FGN_CHUNK) - lo + 1) // 2
-            draws[at:at + count].normal_(generator=gen)
+            if held is None:
+                draws = self._buffer("normals", (count, size, 2), torch.float32)
+            else:
+                draws = held[at:at + count]
+            if gen is not None:
+                draws.normal_(generator=gen)
             at += count
+            yield lo, draws
         if store is not None:
-            store[local] = draws
-        return draws
+            store[local] = held
 
     def _fgn(self, local: int, dest: torch.Tensor) -> None:
         """Fill dest (L, entries) with independent fGn paths of Hurst index H and variance 1/d."""
@@ -294,17 +297,14 @@ class WeightSource:
             return
         size = 2 * depth
         scale = torch.as_tensor(np.sqrt(eig / (size * self.cell.width)), device=self.device, dtype=self.dtype)
-        draws = torch.view_as_complex(self._fgn_draws(local, size))
         cdtype = torch.complex64 if self.dtype == torch.float32 else torch.complex128
         chunk_pairs = (min(entries, _FGN_CHUNK) + 1) // 2
         spectrum = self._buffer("spectrum", (chunk_pairs, size), cdtype)
         field = self._buffer("field", (chunk_pairs, size), cdtype)
-        at = 0
-        for lo in range(0, entries, _FGN_CHUNK):
+        for lo, draws in self._fgn_draws(local, size):
             hi = min(entries, lo + _FGN_CHUNK)
             pairs = (hi - lo + 1) // 2
-            torch.mul(draws[at:at + pairs], scale, out=spectrum[:pairs])
-            at += pairs
+            torch.mul(torch.view_as_complex(draws), scale, out=spectrum[:pairs])
             # Real and imaginary parts of one FFT are two independent paths with the target law.
             torch.fft.fft(spectrum[:pairs], dim=-1, out=field[:pairs])
             head = field[:pairs, :depth]
