@@ -193,8 +193,7 @@ def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool
     with `keep_draws` the fGn standard normals kept for the next cell."""
     item = resolve_dtype(cell.dtype).itemsize
     weights = WeightSource.bytes_per_sample(cell, item, keep_draws)
-    block = beta_block(cell)
-    columns = math.ceil(n_beta / block) * block
+    columns = _padded(n_beta, beta_block(cell) if _uses_stepper_loop(cell) else ROW_BLOCK)
     stages = steppers.tableau(cell.stepper).stages
     derivs = 0 if cell.block == "linear" else stages * cell.depth * cell.width * columns * item
     states = 8 * cell.width * columns * item
@@ -225,21 +224,22 @@ def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = F
     return max(1, min(cell.samples, (budget - scratch) // per))
 
 
+# Rows (betas) of an Euler state, padded to a multiple of this: products of 16-row blocks were
+# checked to give each row bitwise the same result whatever the number of blocks in the call
+# (float32 and float64, d from 2 to 256, 1 and 2 threads); a single row (M = 1) was not.
+ROW_BLOCK = 16
+
+
+def _padded(n: int, block: int) -> int:
+    return math.ceil(n / block) * block
+
+
 def _beta_blocks(alphas: torch.Tensor, block: int) -> torch.Tensor:
     """(n_blocks, 1, 1, block) alphas, the last block padded by repeating its last value."""
     nb = alphas.shape[0]
     padded = math.ceil(nb / block) * block
     full = torch.cat([alphas, alphas[-1:].expand(padded - nb)])
     return full.view(-1, 1, 1, block)
-
-
-def _matmul_blocks(m: torch.Tensor, xs: Sequence[torch.Tensor], out: torch.Tensor,
-                   outs: Sequence[torch.Tensor]) -> torch.Tensor:
-    """out[g] = m @ x[g] for each beta block g; m (S, d, d), x and out (G, S, d, B), given with
-    their blocks xs = x.unbind(0) and outs = out.unbind(0) (made once, not every layer)."""
-    for a, o in zip(xs, outs, strict=True):
-        torch.matmul(m, a, out=o)
-    return out
 
 
 def unit_states(v: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -261,126 +261,134 @@ RENORM_EVERY = 8
 
 
 def _advance(x: torch.Tensor, dev: torch.Tensor, step: torch.Tensor, log_s: torch.Tensor,
-             renorm: bool = True) -> torch.Tensor:
+             renorm: bool = True, dim: int = 2) -> torch.Tensor:
     """Add the layer's increment to the state x and to its deviation dev, then (if `renorm`) divide
-    both by ||x|| (over the width axis, in place); returns the updated log-scale."""
+    both by ||x|| (over the width axis `dim`, in place); returns the updated log-scale."""
     x.add_(step)
     dev.add_(step)
     if not renorm:
         return log_s
     # x is a unit state plus a few steps, so its squares cannot overflow; a plain sum of squares
     # is about 8x faster than linalg.vector_norm's reduction over this middle axis.
-    norm = x.square().sum(2, keepdim=True).sqrt_()  # (G, S, 1, B)
+    norm = x.square().sum(dim, keepdim=True).sqrt_()
     x.div_(norm)
     dev.div_(norm)
-    return log_s + norm.squeeze(2).double().log()
+    return log_s + norm.squeeze(dim).double().log()
 
 
 def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tensor,
                alphas: torch.Tensor, trajectory: bool, ws: Workspace | None = None, slot: int = 0) -> _Chunk:
     """Forward then backward through all layers for one chunk of samples and all alphas.
 
-    States are (G, S, d, B): beta values in fixed blocks of B = beta_block(cell) columns, one
-    matrix product per block, so that every number depends only on its own sample and beta.
+    Euler residual cells: states are rows, (S, R, d), one row per beta, R the betas padded to a
+    multiple of ROW_BLOCK; a layer is one batched product x @ W^T per weight matrix. The stepper
+    loop (`sim.steppers`) keeps states as (G, S, d, B) columns in blocks of beta_block(cell).
+    Either way every number depends only on its own sample and beta (verified in the tests).
     """
-    n, d, nb = h0.shape[0], cell.width, alphas.shape[0]
-    dtype, device = h0.dtype, h0.device
-    act, slope, block = cell.activation, cell.negative_slope, cell.block
-    needs_scale = not cell.homogeneous
-    cols = beta_block(cell)
-    alpha = _beta_blocks(alphas, cols)
-    shape = (alpha.shape[0], n, d, cols)
+    n, nb = h0.shape[0], alphas.shape[0]
+    if _uses_stepper_loop(cell):
+        cols = beta_block(cell)
+        alpha = _beta_blocks(alphas, cols)
 
-    def columns(t: torch.Tensor) -> torch.Tensor:
-        """(..., G, S, B) -> (..., S, n_beta)"""
-        t = t.movedim(-3, -2)
-        return t.reshape(*t.shape[:-2], -1)[..., :nb]
+        def columns(t: torch.Tensor) -> torch.Tensor:
+            """(..., G, S, B) -> (..., S, n_beta)"""
+            t = t.movedim(-3, -2)
+            return t.reshape(*t.shape[:-2], -1)[..., :nb]
 
-    def package(fwd: torch.Tensor, diff: torch.Tensor, bwd: torch.Tensor, bwd_diff: torch.Tensor,
-                log_h: torch.Tensor | None, log_p: torch.Tensor | None) -> _Chunk:
-        logs = {"fwd": columns(fwd), "diff": columns(diff), "bwd": columns(bwd),
-                "bwd_diff": columns(bwd_diff)}
+        base = torch.linalg.vector_norm(h0, dim=1).double().log().view(1, n, 1)
+        (fwd, diff, bwd, bwd_diff), log_h, log_p = steppers.run_chunk(cell, source, h0, u, alpha, base,
+                                                                      trajectory)
+        logs = {"fwd": columns(fwd), "diff": columns(diff), "bwd": columns(bwd), "bwd_diff": columns(bwd_diff)}
         return _Chunk(logs=logs,
                       log_h=None if log_h is None else columns(log_h).movedim(0, 1),
                       log_p=None if log_p is None else columns(log_p).movedim(0, 1))
+    logs, log_h, log_p = _euler_rows(cell, source, h0, u, alphas, trajectory, ws, slot)
+    return _Chunk(logs={q: t[:, :nb] for q, t in logs.items()},
+                  log_h=None if log_h is None else log_h[:, :, :nb].movedim(0, 1),
+                  log_p=None if log_p is None else log_p[:, :, :nb].movedim(0, 1))
 
-    if _uses_stepper_loop(cell):
-        base = torch.linalg.vector_norm(h0, dim=1).double().log().view(1, n, 1)
-        logs, log_h, log_p = steppers.run_chunk(cell, source, h0, u, alpha, base, trajectory)
-        return package(*logs, log_h, log_p)
 
-    # ---------------------------------------------------------------- forward
-    h0_norm = torch.linalg.vector_norm(h0, dim=1)  # (S,)
-    x = unit_states(h0, shape)
-    dev = torch.zeros(shape, dtype=dtype, device=device)  # (h_k - h_0) / ||h_k||
-    buf = torch.empty(shape, dtype=dtype, device=device)
-    pre_buf = torch.empty(shape, dtype=dtype, device=device) if block == "res3" else None
-    log_s = torch.zeros(shape[0], n, cols, dtype=torch.float64, device=device)
-    base = h0_norm.double().log().view(1, n, 1)  # log ||h_0||
-    derivs = None
-    if block != "linear":
-        dshape = (cell.depth, *shape)
-        derivs = (torch.empty(dshape, dtype=dtype, device=device) if ws is None
-                  else ws.buffer(slot, "derivs", dshape, dtype, device))
-    log_h = None
-    if trajectory:
-        log_h = torch.zeros((cell.depth + 1, *log_s.shape), dtype=torch.float64, device=device)
+def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tensor, alphas: torch.Tensor,
+                trajectory: bool, ws: Workspace | None, slot: int
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, torch.Tensor | None]:
+    """The Euler residual loop on row states (S, R, d). Returns the four logs (S, R) and, when
+    asked, the trajectories (L + 1, S, R)."""
+    n, d = h0.shape
+    dtype, device = h0.dtype, h0.device
+    act, slope, block = cell.activation, cell.negative_slope, cell.block
+    needs_scale = not cell.homogeneous
+    rows = _padded(alphas.shape[0], ROW_BLOCK)
+    alpha = torch.cat([alphas, alphas[-1:].expand(rows - alphas.shape[0])]).view(1, rows, 1)
+    shape = (n, rows, d)
+
+    def empty(name: str, size: tuple[int, ...]) -> torch.Tensor:
+        return torch.empty(size, dtype=dtype, device=device) if ws is None else ws.buffer(slot, name, size, dtype,
+                                                                                           device)
+
+    def unit_rows(v: torch.Tensor) -> torch.Tensor:
+        return (v / torch.linalg.vector_norm(v, dim=1, keepdim=True)).unsqueeze(1).expand(shape).contiguous()
+
+    def deviation(log_scale: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
+        return log_scale + dev.square().sum(2).sqrt_().double().log()
+
     # every layer where the state's scale enters sigma or is recorded, else every RENORM_EVERY
     every = 1 if needs_scale or trajectory else RENORM_EVERY
-    xs, bufs = x.unbind(0), buf.unbind(0)
-    pres = pre_buf.unbind(0) if pre_buf is not None else xs
-    z_buf = torch.empty(shape, dtype=dtype, device=device) if block == "res1" and act == "relu" else None
-    z_bufs = z_buf.unbind(0) if z_buf is not None else pres
+
+    # ---------------------------------------------------------------- forward
+    x = unit_rows(h0)
+    dev = torch.zeros(shape, dtype=dtype, device=device)  # (h_k - h_0) / ||h_k||
+    buf = torch.empty(shape, dtype=dtype, device=device)
+    pre_buf = torch.empty(shape, dtype=dtype, device=device) if block != "linear" else None
+    log_s = torch.zeros(n, rows, dtype=torch.float64, device=device)
+    base = torch.linalg.vector_norm(h0, dim=1).double().log().view(n, 1)  # log ||h_0||
+    derivs = None if block == "linear" else empty("derivs", (cell.depth, *shape))
+    log_h = log_p = None
+    if trajectory:
+        log_h = torch.zeros((cell.depth + 1, n, rows), dtype=torch.float64, device=device)
+        log_p = torch.zeros_like(log_h)
 
     for b in range(source.n_blocks):
         v_blk, w_blk = source.block(b)
         for j in range(v_blk.shape[1]):
             k = source.starts[b] + j
-            scale = (base + log_s).exp().to(dtype).unsqueeze(2) if needs_scale else None
-            pre = _matmul_blocks(w_blk[:, j], xs, pre_buf, pres) if block == "res3" else x
             if block == "linear":
-                z, zs = x, xs
-            elif act == "relu":
-                # sigma' written straight into its slot, and relu in place where pre is scratch
-                torch.gt(pre, 0, out=derivs[k])
-                z = pre.clamp_min_(0) if z_buf is None else torch.clamp_min(pre, 0, out=z_buf)
-                zs = z_bufs
+                z = x
             else:
-                z = activations.scaled(act, pre, scale, slope)
-                zs = z.unbind(0)
-                derivs[k] = activations.derivative(act, pre, scale, slope)
-            step = _matmul_blocks(v_blk[:, j], zs, buf, bufs).mul_(alpha)
-            log_s = _advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth)
+                pre = torch.matmul(x, w_blk[:, j].transpose(-1, -2), out=pre_buf) if block == "res3" else x
+                if act == "relu":
+                    # sigma' written straight into its slot, relu into the scratch
+                    torch.gt(pre, 0, out=derivs[k])
+                    z = torch.clamp_min(pre, 0, out=pre_buf)
+                else:
+                    scale = (base + log_s).exp().to(dtype).unsqueeze(2) if needs_scale else None
+                    z = activations.scaled(act, pre, scale, slope)
+                    derivs[k] = activations.derivative(act, pre, scale, slope)
+            step = torch.matmul(z, v_blk[:, j].transpose(-1, -2), out=buf).mul_(alpha)
+            log_s = _advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth, dim=2)
             if log_h is not None:
                 log_h[k + 1] = log_s
-
-    fwd = log_s
-    diff = log_deviation(log_s, dev)
+    fwd, diff = log_s, deviation(log_s, dev)
 
     # ---------------------------------------------------------------- backward
-    p = unit_states(u, shape)
+    # p_k = p_{k+1} + alpha J_k^T p_{k+1}; as rows, J^T p is p V diag(sigma') W
+    p = unit_rows(u)
     pdev = torch.zeros_like(p)
-    gbuf = torch.empty_like(p)
     log_q = torch.zeros_like(log_s)
-    log_p = torch.zeros_like(log_h) if trajectory else None
-    ps, gbufs = p.unbind(0), gbuf.unbind(0)
     for b in reversed(range(source.n_blocks)):
         v_blk, w_blk = source.block(b)
         for j in reversed(range(v_blk.shape[1])):
             k = source.starts[b] + j
-            g = _matmul_blocks(v_blk[:, j].transpose(-1, -2), ps, buf, bufs)
+            g = torch.matmul(p, v_blk[:, j], out=buf)
             if block != "linear":
                 g.mul_(derivs[k])
             if block == "res3":
-                g = _matmul_blocks(w_blk[:, j].transpose(-1, -2), bufs, gbuf, gbufs)
+                g = torch.matmul(g, w_blk[:, j], out=pre_buf)
             g.mul_(alpha)
-            log_q = _advance(p, pdev, g, log_q, k % every == 0)
+            log_q = _advance(p, pdev, g, log_q, k % every == 0, dim=2)
             if log_p is not None:
                 log_p[k] = log_q
-
-    bwd = log_q
-    bwd_diff = log_deviation(log_q, pdev)
-    return package(fwd, diff, bwd, bwd_diff, log_h, log_p)
+    logs = {"fwd": fwd, "diff": diff, "bwd": log_q, "bwd_diff": deviation(log_q, pdev)}
+    return logs, log_h, log_p
 
 
 class FixedWeights:
