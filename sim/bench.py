@@ -1,8 +1,8 @@
 """`python -m sim.bench`: the engine's speed and memory against the hardware and a naive baseline.
 
 Measures, in one run, on one device and dtype:
-1. the matmul peak: batched products at the engine's own shapes (S x (d x d) @ (d x 8)) and one
-   large square product;
+1. the matmul peak: batched products at the engine's own shapes (S x (16 x d) @ (d x d), one
+   16-row block of betas per sample) and one large square product, with all threads and with one;
 2. the engine's achieved FLOP rate on standard cells (d in 40, 128, 512; L = 1000; fgn and iid;
    forward and backward; 2 d^2 flops per matrix-vector product) and its fraction of the peak at
    its own shape; the split between weight generation and simulation;
@@ -34,7 +34,7 @@ import torch
 
 from sim.cell import Cell
 from sim.device import resolve_device, resolve_dtype
-from sim.engine import beta_block, simulate_betas
+from sim.engine import ROW_BLOCK, simulate_betas
 from sim.store import Store
 from sim.workspace import workspace
 
@@ -62,16 +62,17 @@ def _timeit(fn, device: torch.device, repeat: int) -> float:
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: int,
                 square: int, repeat: int = 5) -> dict[str, float]:
-    """GFLOP/s of the engine's batched shape and of a large square product."""
-    cols = beta_block(Cell(width=width, dtype=str(dtype).removeprefix("torch.")))
-    a = torch.randn(samples, width, width, device=device, dtype=dtype)
-    x = torch.randn(samples, width, cols, device=device, dtype=dtype)
+    """GFLOP/s of the engine's batched shape (the rows of one beta block times W^T, for every
+    sample) and of a large square product."""
+    cols = ROW_BLOCK
+    a = torch.randn(samples, width, width, device=device, dtype=dtype).transpose(-1, -2)
+    x = torch.randn(samples, cols, width, device=device, dtype=dtype)
     out = torch.empty_like(x)
     calls = 50
 
     def batched() -> None:
         for _ in range(calls):
-            torch.matmul(a, x, out=out)
+            torch.matmul(x, a, out=out)
 
     t = _timeit(batched, device, repeat)
     batched_rate = calls * 2 * samples * width * width * cols / t / 1e9
@@ -98,7 +99,7 @@ def engine_rate(cell: Cell, betas: list[float], device: torch.device) -> dict[st
     wall = time.perf_counter() - t0
     sim_time = sum(r.timings["simulate"] for r in res)
     gen_time = sum(r.timings["weights"] for r in res)
-    columns = math.ceil(len(betas) / beta_block(cell)) * beta_block(cell)
+    columns = math.ceil(len(betas) / ROW_BLOCK) * ROW_BLOCK
     matvecs = (4 if cell.block == "res3" else 2) * cell.depth * cell.samples * columns
     useful = (4 if cell.block == "res3" else 2) * cell.depth * cell.samples * len(betas)
     flops = 2 * cell.width**2 * matvecs
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             cell_samples = samples if width < 512 else max(4, samples // 4)
             cell = Cell(block="res3", init=init, hurst=0.7 if init == "fgn" else None, width=width,
                         depth=depth, samples=cell_samples, dtype=args.dtype, device=device.type)
-            betas = [float(b) for b in np.linspace(0.25, 1.0, beta_block(cell))]
+            betas = [float(b) for b in np.linspace(0.25, 1.0, ROW_BLOCK)]
             rate = engine_rate(cell, betas, device)
             rate.update(width=width, init=init, samples=cell_samples, depth=depth, betas=len(betas),
                         fraction_of_peak=rate["gflops"] / report["peak"][width]["batched_gflops"])
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 device=device.type, beta=0.5)
     t_engine = engine_rate(cell, [0.5], device)["wall_s"] / samples
     # a beta block's worth of betas costs the engine about what one does; the naive loop pays for each
-    block = beta_block(cell)
+    block = ROW_BLOCK
     t_block = engine_rate(cell, [float(b) for b in np.linspace(0.25, 1.0, block)], device)["wall_s"] / samples
     report["naive"] = {"seconds_per_sample": naive, "engine_seconds_per_sample": t_engine,
                        "speedup": naive / t_engine, "betas_per_call": block,

@@ -1,15 +1,17 @@
 """The Monte Carlo engine: forward and backward passes of many untrained ResNets at once.
 
 All samples of a chunk, and all beta values asked for, advance together: the state is a tensor
-(S, d, n_beta) and each layer is one batched matrix product per weight matrix. Python loops run
-over layers only (and over samples only where random draws are seeded per sample).
+(S, n_beta, d) of rows and each layer is one batched matrix product per weight matrix. Python loops
+run over layers only (and over samples only where random draws are seeded per sample). Narrow
+cells on a CPU split their samples between worker threads (`workers_for`).
 
 The backward pass is a manual recursion p_k = p_{k+1} + alpha J_k^T p_{k+1}, not autograd:
 autograd would keep every intermediate state of every sample alive (O(L d) per sample per op,
 several ops per layer) and cannot renormalize, so an exploding network would overflow. The
 recursion stores only sigma'(.) per layer and is checked against autograd in the tests.
 
-No overflow, ever: states are renormalized to unit norm after each layer and their log-norms
+No overflow, ever: states are renormalized to unit norm (every layer, or every RENORM_EVERY
+layers where sigma is positively homogeneous and no trajectory is recorded) and their log-norms
 accumulated in float64 (exact for homogeneous sigma; for tanh and gelu the activation is evaluated
 at the true scale, see `sim.activations`). The deviation h_k - h_0 is carried alongside, scaled
 the same way, and accumulated from its increments rather than by subtraction.

@@ -157,6 +157,7 @@ def hermite_slope(activation: str, negative_slope: float | sympy.Expr = 0.01) ->
     return sympy.simplify((1 + slope) * _half_line_moment(2))
 
 
+@cache  # symbolic simplification costs ~10 ms a call, and a grid asks once per cell
 def hermite_order(activation: str, negative_slope: float | sympy.Expr = 0.01) -> int:
     """Index of the first non-zero Hermite coefficient of sigma: 0 (E sigma(Z) != 0) or 1 (odd).
 

@@ -8,6 +8,8 @@ Residual blocks are covered with the Euler stepper only; antisym cells are answe
 
 from __future__ import annotations
 
+from functools import cache
+
 import sympy
 
 from sim.cell import ACTIVATIONS, BLOCKS, INITS, STEPPERS, Cell
@@ -19,6 +21,7 @@ from theory.symbols import H, beta, exact
 REGIMES = ("explode", "identity", "non-trivial")
 
 
+@cache  # building sympy.Max costs ~3 ms, and a grid asks once per cell
 def critical_beta_expr(block: str, activation: str, init: str,
                        negative_slope: float | sympy.Expr = 0.01, *, stepper: str = "euler",
                        damping: float | sympy.Expr = 0) -> sympy.Expr:
@@ -70,10 +73,14 @@ def critical_beta(cell: Cell) -> sympy.Expr:
     if cell.block == "antisym":
         return antisym.critical_beta(cell)
     require_euler_residual(cell)
-    expr = critical_beta_expr(cell.block, activation_of(cell), cell.init, cell.negative_slope)
-    if cell.init in ("fgn", "fbm"):
-        expr = expr.subs(H, exact(cell.hurst, "hurst"))
-    return expr
+    hurst = cell.hurst if cell.init in ("fgn", "fbm") else None
+    return _substituted(cell.block, activation_of(cell), cell.init, cell.negative_slope, hurst)
+
+
+@cache
+def _substituted(block: str, activation: str, init: str, negative_slope: float, hurst: float | None) -> sympy.Expr:
+    expr = critical_beta_expr(block, activation, init, negative_slope)
+    return expr if hurst is None else expr.subs(H, exact(hurst, "hurst"))
 
 
 def _compare(cell: Cell) -> int:
