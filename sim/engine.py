@@ -109,13 +109,16 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
             return simulate_betas(cell, betas, max_memory=max_memory, trajectory=trajectory)
     device, dtype = resolve_device(cell.device), resolve_dtype(cell.dtype)
     budget = parse_memory(max_memory) or default_memory_budget(device)
-    samples_per_chunk(cell, len(cells), budget, trajectory, ws.keep_draws)  # raises if none fits
-    # no more workers than the budget holds one sample each
-    one = bytes_per_sample(cell, len(cells), trajectory, ws.keep_draws) + WeightSource.scratch_bytes(
-        cell, dtype.itemsize)
-    workers = min(workers_for(cell, device), max(1, budget // one))
-    chunk = samples_per_chunk(cell, len(cells), budget // workers, trajectory, ws.keep_draws)
-    chunk = min(chunk, math.ceil(cell.samples / workers))
+    _, window = memory_plan(cell, len(cells), budget, trajectory, ws.keep_draws)  # raises if none fits
+    if window is None:
+        # no more workers than the budget holds one sample each
+        one = bytes_per_sample(cell, len(cells), trajectory, ws.keep_draws) + WeightSource.scratch_bytes(
+            cell, dtype.itemsize)
+        workers = min(workers_for(cell, device), max(1, budget // one))
+        chunk = samples_per_chunk(cell, len(cells), budget // workers, trajectory, ws.keep_draws)
+        chunk = min(chunk, math.ceil(cell.samples / workers))
+    else:  # one sample at a time, its weights by windows of layers
+        workers, chunk = 1, 1
     bounds = [(lo, min(cell.samples, lo + chunk)) for lo in range(0, cell.samples, chunk)]
     alphas = torch.tensor([c.alpha for c in cells], dtype=dtype, device=device)
     start = time.perf_counter()
@@ -126,7 +129,7 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
         for lo, hi in bounds[slot::workers]:
             ids = range(lo, hi)
             t0 = time.perf_counter()
-            source = WeightSource(cell, ids, device, dtype, ws, slot)
+            source = WeightSource(cell, ids, device, dtype, ws, slot, window)
             h0, u = input_and_direction(cell, ids, device, dtype)
             t1 = time.perf_counter()
             part = _run_chunk(cell, source, h0, u, alphas, trajectory, ws, slot)
@@ -190,11 +193,13 @@ def cpu_threads(cell: Cell, device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool = False) -> int:
-    """Resident bytes per sample: weights, stored derivatives sigma'(.), states, trajectories, and
-    with `keep_draws` the fGn standard normals kept for the next cell."""
+def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool = False,
+                     window: int | None = None) -> int:
+    """Resident bytes per sample: weights (of `window` layers at a time, if given), stored
+    derivatives sigma'(.), states, trajectories, and with `keep_draws` the fGn standard normals
+    kept for the next cell."""
     item = resolve_dtype(cell.dtype).itemsize
-    weights = WeightSource.bytes_per_sample(cell, item, keep_draws)
+    weights = WeightSource.bytes_per_sample(cell, item, keep_draws, window)
     columns = _padded(n_beta, beta_block(cell) if _uses_stepper_loop(cell) else ROW_BLOCK)
     stages = steppers.tableau(cell.stepper).stages
     derivs = 0 if cell.block == "linear" else stages * cell.depth * cell.width * columns * item
@@ -216,14 +221,35 @@ def _uses_stepper_loop(cell: Cell) -> bool:
 def samples_per_chunk(cell: Cell, n_beta: int, budget: int, trajectory: bool = False,
                       keep_draws: bool = False) -> int:
     """How many samples fit in `budget` bytes at once; ValueError if not even one does."""
+    return memory_plan(cell, n_beta, budget, trajectory, keep_draws)[0]
+
+
+def memory_plan(cell: Cell, n_beta: int, budget: int, trajectory: bool = False,
+                keep_draws: bool = False) -> tuple[int, int | None]:
+    """(samples per chunk, fGn window) under `budget` bytes; ValueError if not even one sample fits.
+
+    The window is None when a sample's whole weight paths fit. Otherwise, for fgn cells only, it is
+    the largest number of consecutive layers whose weights fit beside the rest of one sample: the
+    paths are then regenerated once per window served (the same numbers, 1 + 2 (W - 1) generations
+    for W windows with Euler), one sample at a time.
+    """
     item = resolve_dtype(cell.dtype).itemsize
     per = bytes_per_sample(cell, n_beta, trajectory, keep_draws)
     scratch = WeightSource.scratch_bytes(cell, item)
-    if per + scratch > budget:
-        raise ValueError(
-            f"max_memory={budget} bytes is not allowed for {cell.label()}: one sample needs "
-            f"about {per + scratch} bytes (give a larger --max-memory, or a smaller depth or width)")
-    return max(1, min(cell.samples, (budget - scratch) // per))
+    if per + scratch <= budget:
+        return max(1, min(cell.samples, (budget - scratch) // per)), None
+    needed = per + scratch
+    if cell.init == "fgn":
+        rest = bytes_per_sample(cell, n_beta, trajectory, window=0) + WeightSource.scratch_bytes(
+            cell, item, windowed=True)
+        per_layer = WeightSource.bytes_per_sample(cell, item, window=1)
+        window = (budget - rest) // per_layer
+        if window >= 1:
+            return 1, int(window)
+        needed = rest + per_layer
+    raise ValueError(
+        f"max_memory={budget} bytes is not allowed for {cell.label()}: one sample needs "
+        f"about {needed} bytes (give a larger --max-memory, or a smaller depth or width)")
 
 
 # Rows (betas) of an Euler state, padded to a multiple of this: products of 16-row blocks were

@@ -34,7 +34,7 @@ from sim import gridspec
 from sim.cell import Cell
 from sim.data import load_dataset
 from sim.device import default_memory_budget, parse_memory, resolve_device
-from sim.engine import samples_per_chunk, simulate_betas
+from sim.engine import memory_plan, simulate_betas
 from sim.exports import write_exports, write_training
 from sim.gridspec import GridError, SubGrid
 from sim.predictions import Predictor
@@ -353,9 +353,14 @@ def plan(argv: Sequence[str]) -> Plan:
     budget = max_memory or default_memory_budget(resolve_device(device))
     for members in _groups(cells).values():
         try:
-            samples_per_chunk(members[0], len(members), budget)
+            _, window = memory_plan(members[0], len(members), budget)
         except ValueError as exc:
             raise UsageError("--max-memory" + str(exc).removeprefix("max_memory")) from None
+        if window is not None:  # a warning: such a cell costs several generations per sample
+            windows = -(-members[0].weight_layers // window)
+            print(f"warning: {members[0].label().rsplit(' beta=', 1)[0]}: one sample's weight paths exceed "
+                  f"--max-memory; they are served by {windows} windows of {window} layers, each generated "
+                  f"anew (same numbers, about {2 * windows - 1}x the generation time)", file=sys.stderr)
 
     out = Path(args.out if args.out is not None else settings.get("out", Path("runs") / name))
     _check_out(out)

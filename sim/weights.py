@@ -12,6 +12,10 @@ along the layer index k = 0..L-1, independent across the d x d positions, with p
   by a spectral square root of its covariance (eigenvalues below 1e-13 of the largest dropped).
 - `shared`: one draw used at every layer.
 
+fgn paths of a cell too large for the memory budget can be served by windows of consecutive layers
+(`window`): each window is cut from a fresh generation of the whole paths from the same seed, so
+the numbers are bitwise those of the whole paths, at the cost of one generation per window served.
+
 Heun and RK4 steppers use L + 1 weight sets (k = 0..L, see `Cell.weight_layers`): the paths are
 then one layer longer, on the same time grid (t_k = k / L for smooth, (k + 1) / L for fbm). The
 'antisym' block has one matrix K per layer, served in the place of V.
@@ -138,7 +142,7 @@ class WeightSource:
     """
 
     def __init__(self, cell: Cell, sample_ids: range, device: torch.device, dtype: torch.dtype,
-                 workspace: Workspace | None = None, slot: int = 0):
+                 workspace: Workspace | None = None, slot: int = 0, window: int | None = None):
         self.cell = cell
         self.sample_ids = sample_ids
         self.device = device
@@ -149,8 +153,14 @@ class WeightSource:
         self.matrices = 2 if cell.block == "res3" else 1
         self.entries = self.matrices * d * d
         self._seed = cell.draw_seed()
+        if window is not None and (cell.init != "fgn" or not 1 <= window):
+            raise ValueError(f"window={window} is not allowed for init={cell.init!r}: fgn cells take a "
+                             f"window of at least 1 layer, other inits none")
+        self.windowed = window is not None and window < depth
         if cell.init == "iid":
             size = max(1, _IID_BLOCK_ENTRIES // self.entries)
+        elif self.windowed:
+            size = window
         else:
             size = depth
         self.starts = list(range(0, depth, size)) + [depth]
@@ -159,7 +169,8 @@ class WeightSource:
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._keep = 1 if cell.stepper == "euler" else 2
         self._paths: torch.Tensor | None = None
-        if cell.init in ("fgn", "fbm", "smooth", "shared"):
+        self.generations = 0  # whole-path generations so far (one per window served when windowed)
+        if cell.init in ("fgn", "fbm", "smooth", "shared") and not self.windowed:
             self._paths = self._generate_paths()
 
     @property
@@ -167,10 +178,13 @@ class WeightSource:
         return len(self.starts) - 1
 
     @staticmethod
-    def bytes_per_sample(cell: Cell, itemsize: int, keep_draws: bool = False) -> int:
+    def bytes_per_sample(cell: Cell, itemsize: int, keep_draws: bool = False, window: int | None = None) -> int:
         """Bytes of weights held per sample (the resident part, not generation scratch); with
-        `keep_draws`, the kept fGn standard normals too."""
+        `keep_draws`, the kept fGn standard normals too (never kept when windowed)."""
         entries = (2 if cell.block == "res3" else 1) * cell.width**2
+        if window is not None and window < cell.weight_layers:
+            held = 1 if cell.stepper == "euler" else 2
+            return entries * held * window * itemsize
         if cell.init == "iid":
             blocks = 1 if cell.stepper == "euler" else 2
             layers = blocks * min(cell.weight_layers, max(1, _IID_BLOCK_ENTRIES // entries))
@@ -184,7 +198,7 @@ class WeightSource:
         return entries * layers * itemsize + kept
 
     @staticmethod
-    def scratch_bytes(cell: Cell, itemsize: int) -> int:
+    def scratch_bytes(cell: Cell, itemsize: int, windowed: bool = False) -> int:
         """Peak extra bytes while generating one sample's paths (float32 draws, FFT buffers)."""
         entries = (2 if cell.block == "res3" else 1) * cell.width**2
         layers = cell.weight_layers
@@ -193,7 +207,12 @@ class WeightSource:
             pairs = (min(entries, _FGN_CHUNK) + 1) // 2
             # float32 draws, the complex spectrum and its FFT (2 itemsize each), a cumsum for fbm
             cumsum = entries * layers * itemsize if cell.init == "fbm" else 0
-            return pairs * size * (2 * 4 + 2 * 2 * itemsize) + cumsum
+            # windowed through the spectral root (where the embedding is refused): whole paths of
+            # one draw's entries, then the window's rows
+            spectral = 0
+            if windowed and circulant_eigenvalues(cell.hurst, layers) is None:
+                spectral = layers * min(entries, WeightSource._entries_per_draw(layers)) * (2 * itemsize + 4)
+            return max(pairs * size * (2 * 4 + 2 * 2 * itemsize) + cumsum, spectral)
         if cell.init == "smooth":
             return min(entries, WeightSource._entries_per_draw(layers)) * layers * (4 + itemsize)
         if cell.init == "iid":
@@ -223,6 +242,7 @@ class WeightSource:
         cell, n = self.cell, len(self.sample_ids)
         stored = 1 if cell.init == "shared" else cell.weight_layers
         out = self._buffer("paths", (stored, n, self.entries), self.dtype)
+        self.generations += 1
         for local in range(n):
             self._one_sample_paths(local, out[:, local])
         if cell.init not in ("fgn", "fbm"):  # fGn folds the factor into its spectrum
@@ -257,11 +277,11 @@ class WeightSource:
 
     def _fgn_draws(self, local: int, size: int) -> Iterator[tuple[int, torch.Tensor]]:
         """One sample's float32 standard normals, chunk by chunk of _FGN_CHUNK entries: (first
-        entry, draws (pairs, size, 2)). Kept in the workspace when it keeps draws (the seed does not depend on
-        H, so the next cell of a Hurst sweep finds them there); otherwise each chunk is drawn into
-        the same scratch, so only one chunk is ever held."""
+        entry, draws (pairs, size, 2)). Kept in the workspace when it keeps draws (the seed does not
+        depend on H, so the next cell of a Hurst sweep finds them there; never for windowed cells);
+        otherwise each chunk is drawn into the same scratch, so only one chunk is ever held."""
         store = None
-        if self._ws is not None and self._ws.keep_draws:
+        if self._ws is not None and self._ws.keep_draws and not self.windowed:
             key = (self._seed, self.sample_ids.start, self.sample_ids.stop, size, self.entries)
             store = self._ws.draws(self._slot, key)
         held = None if store is None else store.get(local)
@@ -282,9 +302,13 @@ class WeightSource:
         if store is not None:
             store[local] = held
 
-    def _fgn(self, local: int, dest: torch.Tensor) -> None:
-        """Fill dest (L, entries) with independent fGn paths of Hurst index H and variance 1/d."""
+    def _fgn(self, local: int, dest: torch.Tensor, first: int = 0, stop: int | None = None) -> None:
+        """Fill dest (stop - first, entries) with layers [first, stop) of independent fGn paths of
+        Hurst index H and variance 1/d (stop defaults to L). The whole paths are generated whatever
+        the rows asked for, so the rows are bitwise those of the whole paths."""
         depth, hurst, entries = self.cell.weight_layers, self.cell.hurst, self.entries
+        stop = depth if stop is None else stop
+        whole = first == 0 and stop == depth
         eig = circulant_eigenvalues(hurst, depth)
         if eig is None:
             gen = self._rng(local, "paths")
@@ -293,7 +317,12 @@ class WeightSource:
             step = self._entries_per_draw(root.shape[1])
             for lo in range(0, entries, step):
                 hi = min(entries, lo + step)
-                torch.matmul(root, self._normals(gen, root.shape[1], hi - lo), out=dest[:, lo:hi])
+                normals = self._normals(gen, root.shape[1], hi - lo)
+                if whole:
+                    torch.matmul(root, normals, out=dest[:, lo:hi])
+                else:  # the same whole product as above, then the window's rows
+                    full = self._buffer("spectral", (depth, hi - lo), self.dtype)
+                    dest[:, lo:hi].copy_(torch.matmul(root, normals, out=full)[first:stop])
             return
         size = 2 * depth
         scale = torch.as_tensor(np.sqrt(eig / (size * self.cell.width)), device=self.device, dtype=self.dtype)
@@ -307,7 +336,7 @@ class WeightSource:
             torch.mul(torch.view_as_complex(draws), scale, out=spectrum[:pairs])
             # Real and imaginary parts of one FFT are two independent paths with the target law.
             torch.fft.fft(spectrum[:pairs], dim=-1, out=field[:pairs])
-            head = field[:pairs, :depth]
+            head = field[:pairs, first:stop]
             dest[:, lo:lo + pairs].copy_(head.real.T)
             dest[:, lo + pairs:hi].copy_(head.imag.T[:, : hi - lo - pairs])
 
@@ -332,6 +361,19 @@ class WeightSource:
                 out[:, local].copy_(draw.normal_(generator=gen)).mul_(factor)
         return out
 
+    def _fgn_window(self, b: int) -> torch.Tensor:
+        """(B_b, S, entries) fGn entries of layer window b, cut from a whole-path generation."""
+        lo, hi = self.starts[b], self.starts[b + 1]
+        n = len(self.sample_ids)
+        shape = (hi - lo, n, self.entries)
+        # Euler keeps one window at a time (the slot's buffer); a multi-stage step keeps two
+        out = self._buffer("paths", shape, self.dtype) if self._keep == 1 else torch.empty(
+            shape, dtype=self.dtype, device=self.device)
+        self.generations += 1
+        for local in range(n):
+            self._fgn(local, out[:, local], lo, hi)
+        return out
+
     def block(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(V, W) for layer block b: each (S, B_b, d, d), entries of variance 1/d at layer k
         (t_k**(2H)/d for fbm); W is None unless the block is 'res3'. Views, never copies."""
@@ -340,7 +382,9 @@ class WeightSource:
         lo, hi = self.starts[b], self.starts[b + 1]
         if len(self._cache) >= self._keep:
             self._cache.pop(next(iter(self._cache)))
-        if self._paths is None:
+        if self.windowed:
+            scaled = self._fgn_window(b)
+        elif self._paths is None:
             scaled = self._iid_block(b)
         elif self.cell.init == "shared":
             scaled = self._paths.expand(hi - lo, -1, -1)

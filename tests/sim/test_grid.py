@@ -320,3 +320,27 @@ def test_progress_bar_on_a_terminal() -> None:
     bar.finish()
     text = stream.getvalue()
     assert "\r" in text and "2/4 cells" in text and "ETA" in text and text.endswith("\n")
+
+
+def test_small_budget_serves_fgn_by_windows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --max-memory below one sample's fGn paths is not refused: the grid warns that the weights
+    come by windows of layers, and stores the same numbers as with a large budget."""
+    from sim.cell import Cell
+    from sim.engine import memory_plan
+
+    grid = ["--block", "res3", "--init", "fgn", "--hurst", "0.7", "--beta", "0.3,0.6", "--depth", "64",
+            "--width", "16", "--samples", "3", "--device", "cpu", "--no-report"]
+    cell = Cell(block="res3", init="fgn", hurst=0.7, beta=0.3, depth=64, width=16, samples=3, device="cpu")
+    whole = memory_plan(cell, 2, 2**30)
+    budget = 0
+    for budget in range(1, 2**24, 4096):  # the smallest budget that serves windows
+        try:
+            memory_plan(cell, 2, budget)
+            break
+        except ValueError:
+            continue
+    assert whole[1] is None and memory_plan(cell, 2, budget)[1] < 64
+    status, _, err = _run([*grid, "--out", str(tmp_path / "small"), "--max-memory", str(budget)], capsys)
+    assert status == 0 and "served by" in err and "windows of" in err, err
+    assert main([*grid, "--out", str(tmp_path / "large"), "--quiet"]) == 0
+    _same_exports(tmp_path / "small", tmp_path / "large")
