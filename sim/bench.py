@@ -13,7 +13,11 @@ Measures, in one run, on one device and dtype:
    samples), split into weight generation, simulation and store, run as `sim.grid` runs it: whole
    with --full, otherwise measured on 6 consecutive H values and extrapolated (the output says
    which);
-5. peak memory: resident set size of the process, and GPU memory on CUDA.
+5. peak memory: resident set size of the process, and GPU memory on CUDA; with --memory, also the
+   memory target's cell (res3 relu fgn, d = 512, L = 4096, 16 betas, on the CPU) under
+   --max-memory (default 4G) in a child process of its own: its resident set before and at its
+   peak, the part the engine added against the budget, and the wall time of the samples run
+   (default 2: one sample at a time, so the peak does not depend on the count) extrapolated to 64.
 Writes a table to stdout and everything to bench.json.
 """
 
@@ -22,8 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +39,8 @@ import numpy as np
 import torch
 
 from sim.cell import Cell
-from sim.device import resolve_device, resolve_dtype
-from sim.engine import ROW_BLOCK, simulate_betas
+from sim.device import parse_memory, resolve_device, resolve_dtype
+from sim.engine import ROW_BLOCK, memory_plan, simulate_betas
 from sim.store import Store
 from sim.workspace import workspace
 
@@ -160,6 +166,48 @@ def fig7_time(device: torch.device, dtype: str, hursts: np.ndarray, samples: int
             "h_values": len(hursts)}
 
 
+MEMORY_CELL = dict(block="res3", activation="relu", init="fgn", hurst=0.7, width=512, depth=4096)
+MEMORY_TARGET_SAMPLES = 64
+
+
+def _rss_now() -> int:
+    """The resident set size of this process now, in bytes (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def memory_cell_child(samples: int, budget: int, dtype: str) -> dict[str, float]:
+    """Run the memory target's cell here (meant for a fresh process) and measure it."""
+    cell = Cell(**MEMORY_CELL, samples=samples, dtype=dtype, device="cpu", beta=0.5)
+    betas = [float(b) for b in np.linspace(0.25, 1.0, ROW_BLOCK)]
+    chunk, window = memory_plan(cell, len(betas), budget)
+    before = _rss_now()
+    t0 = time.perf_counter()
+    res = simulate_betas(cell, betas, max_memory=budget)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return {"samples": samples, "budget_bytes": budget, "samples_per_chunk": chunk, "window_layers": window,
+            "rss_before_bytes": before, "peak_rss_bytes": peak, "engine_peak_bytes": peak - before,
+            "within_budget": peak - before <= budget, "wall_s": wall,
+            "finite": bool(all(np.isfinite(r.logs[q]).all() for r in res for q in r.logs))}
+
+
+def memory_cell(samples: int, budget: int, dtype: str) -> dict[str, float]:
+    """The memory target's cell in a child process, so that its peak is its own."""
+    cmd = [sys.executable, "-m", "sim.bench", "--memory-child", str(samples), "--max-memory", str(budget),
+           "--dtype", dtype]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the memory cell failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["extrapolated_wall_s"] = out["wall_s"] * MEMORY_TARGET_SAMPLES / samples
+    out["cell"] = {**MEMORY_CELL, "samples": MEMORY_TARGET_SAMPLES, "betas": ROW_BLOCK}
+    return out
+
+
 def peak_memory(device: torch.device) -> dict[str, float]:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     out = {"peak_rss_bytes": float(rss)}
@@ -176,7 +224,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="run the whole marion-fig7 grid")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", default="bench.json", help="where to write the JSON (default bench.json)")
+    parser.add_argument("--memory", action="store_true",
+                        help="also run the memory target's cell (d=512, L=4096 fgn; minutes per sample)")
+    parser.add_argument("--memory-samples", type=int, default=2, metavar="N",
+                        help="samples of the memory cell actually run (default 2; the time is extrapolated to 64)")
+    parser.add_argument("--max-memory", default="4G", help="the memory cell's budget (default 4G)")
+    parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    try:
+        budget = parse_memory(args.max_memory)
+    except ValueError as err:
+        print(f"error: --max-memory={args.max_memory} is not allowed: "
+              f"{str(err).split(' is not allowed: ', 1)[-1]}", file=sys.stderr)
+        return 2
+    if args.memory_samples < 2:
+        print(f"error: --memory-samples={args.memory_samples} is not allowed: expected an integer >= 2",
+              file=sys.stderr)
+        return 2
+    if args.memory or args.memory_child is not None:
+        try:  # a budget too small for even one layer is refused now, not after the other items
+            memory_plan(Cell(**MEMORY_CELL, samples=args.memory_samples, dtype=args.dtype), ROW_BLOCK, budget)
+        except ValueError as err:
+            print(f"error: --max-memory{str(err).removeprefix('max_memory')}", file=sys.stderr)
+            return 2
+    if args.memory_child is not None:
+        print(json.dumps(memory_cell_child(args.memory_child, budget, args.dtype)))
+        return 0
     try:
         device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     except ValueError as err:
@@ -258,6 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     report["memory"] = peak_memory(device)
     print(f"peak RSS {report['memory']['peak_rss_bytes'] / 2**30:.2f} GiB"
           + (f", peak GPU {report['memory']['peak_gpu_bytes'] / 2**30:.2f} GiB" if device.type == "cuda" else ""))
+    if args.memory:
+        print(f"memory cell (res3 fgn d=512 L=4096, 16 betas, CPU) under --max-memory {args.max_memory}: "
+              f"running {args.memory_samples} samples ...", flush=True)
+        m = memory_cell(args.memory_samples, budget, args.dtype)
+        report["memory_cell"] = m
+        gib = 2**30
+        print(f"memory cell: windows of {m['window_layers']} layers; RSS {m['rss_before_bytes'] / gib:.2f} GiB "
+              f"before, peak {m['peak_rss_bytes'] / gib:.2f} GiB; the engine added "
+              f"{m['engine_peak_bytes'] / gib:.2f} GiB against a budget of {budget / gib:.2f} GiB "
+              f"({'within' if m['within_budget'] else 'OVER'}); {m['wall_s']:.0f} s for {m['samples']} samples, "
+              f"about {m['extrapolated_wall_s'] / 60:.0f} min for {MEMORY_TARGET_SAMPLES}")
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))
     print(f"wrote {args.out}")
     return 0
