@@ -205,14 +205,15 @@ class WeightSource:
         if cell.init in ("fgn", "fbm"):
             size = 2 * layers
             pairs = (min(entries, _FGN_CHUNK) + 1) // 2
-            # float32 draws, the complex spectrum and its FFT (2 itemsize each), a cumsum for fbm
+            # float32 draws, the complex spectrum, its FFT and the FFT's own temporary (2 itemsize
+            # each), a cumsum for fbm
             cumsum = entries * layers * itemsize if cell.init == "fbm" else 0
             # windowed through the spectral root (where the embedding is refused): whole paths of
             # one draw's entries, then the window's rows
             spectral = 0
             if windowed and circulant_eigenvalues(cell.hurst, layers) is None:
                 spectral = layers * min(entries, WeightSource._entries_per_draw(layers)) * (2 * itemsize + 4)
-            return max(pairs * size * (2 * 4 + 2 * 2 * itemsize) + cumsum, spectral)
+            return max(pairs * size * (2 * 4 + 3 * 2 * itemsize) + cumsum, spectral)
         if cell.init == "smooth":
             return min(entries, WeightSource._entries_per_draw(layers)) * layers * (4 + itemsize)
         if cell.init == "iid":
