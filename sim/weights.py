@@ -231,6 +231,13 @@ class WeightSource:
             return torch.empty(shape, dtype=dtype, device=self.device)
         return self._ws.buffer(self._slot, name, shape, dtype, self.device)
 
+    def _block_buffer(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """Memory for one served block: Euler keeps one block at a time, so the slot's buffer
+        `name` can hold it; a multi-stage step keeps two, each in its own memory."""
+        if self._keep == 1:
+            return self._buffer(name, shape, self.dtype)
+        return torch.empty(shape, dtype=self.dtype, device=self.device)
+
     def _rng(self, local: int, tag: str) -> torch.Generator:
         return make_generator(substream_seed(self._seed, self.sample_ids[local], tag), self.device)
 
@@ -345,12 +352,7 @@ class WeightSource:
         """(B_b, S, entries) iid entries of variance 1/d for layer block b."""
         lo, hi = self.starts[b], self.starts[b + 1]
         n = len(self.sample_ids)
-        # Euler keeps one block at a time, so the slot's buffer can hold it; a multi-stage step
-        # keeps two, each in its own memory.
-        reuse = self._keep == 1
-        shape = (hi - lo, n, self.entries)
-        out = self._buffer("iid", shape, self.dtype) if reuse else torch.empty(shape, dtype=self.dtype,
-                                                                                 device=self.device)
+        out = self._block_buffer("iid", (hi - lo, n, self.entries))
         draw = self._buffer("iid-draw", (hi - lo, self.entries), torch.float32)
         factor = 1.0 / math.sqrt(self.cell.width)
         for local in range(n):
@@ -367,9 +369,7 @@ class WeightSource:
         lo, hi = self.starts[b], self.starts[b + 1]
         n = len(self.sample_ids)
         shape = (hi - lo, n, self.entries)
-        # Euler keeps one window at a time (the slot's buffer); a multi-stage step keeps two
-        out = self._buffer("paths", shape, self.dtype) if self._keep == 1 else torch.empty(
-            shape, dtype=self.dtype, device=self.device)
+        out = self._block_buffer("paths", shape)
         self.generations += 1
         for local in range(n):
             self._fgn(local, out[:, local], lo, hi)
