@@ -34,7 +34,10 @@ NOT_IN_DRAW = ("beta", "dtype", "device", "samples")
 # so that stored results from an older engine are never mixed with new ones.
 # 2: float32 beta blocks of 16 columns (were 8), antisym block and Heun/RK4 steppers.
 # 3: fGn standard normals shared across H and drawn 256 paths at a time; 1/sqrt(d) in the spectrum.
-ENGINE_VERSION = 3
+# 4: fGn circulant embedding of size 2m, m >= L the next 7-smooth number (was 2L): the numbers of
+#    fgn and fbm cells change where the weight paths' length is not 7-smooth (Euler at L = 1000 or
+#    1024 keeps its numbers; Heun and RK4 at L = 1000 use 1001 layers and change).
+ENGINE_VERSION = 4
 
 
 def _allowed(name: str, value: Any, allowed: str) -> ValueError:

@@ -16,7 +16,7 @@ import torch
 from stat_tools import assert_z
 
 from sim.cell import Cell
-from sim.weights import WeightSource, circulant_eigenvalues, fgn_autocovariance, substream_seed
+from sim.weights import WeightSource, circulant_eigenvalues, embedding_size, fgn_autocovariance, substream_seed
 
 CPU = torch.device("cpu")
 HURSTS = (0.05, 0.2, 0.5, 0.8, 0.97)
@@ -55,10 +55,52 @@ def test_fgn_autocovariance_matches_gamma_h(hurst: float) -> None:
         assert_z(est, se, expected, level=1e-4, tests=len(LAGS), what=f"fGn H={hurst} lag {lag}")
 
 
+def _seven_smooth(m: int) -> bool:
+    for p in (2, 3, 5, 7):
+        while m % p == 0:
+            m //= p
+    return m == 1
+
+
+def test_embedding_size_is_twice_the_next_seven_smooth_length() -> None:
+    """n = 2m, m the smallest integer >= L with prime factors 2, 3, 5, 7 only (a fast FFT length);
+    n = 2L (the classical Davies-Harte size) whenever L is itself such a number."""
+    for depth in range(1, 2100):
+        n = embedding_size(depth)
+        m = n // 2
+        assert n % 2 == 0 and m >= depth and _seven_smooth(m), (depth, n)
+        assert not any(_seven_smooth(k) for k in range(depth, m)), (depth, n)
+    assert embedding_size(1000) == 2000 and embedding_size(1024) == 2048
+    assert embedding_size(1009) == 2048 and embedding_size(1025) == 2058
+    with pytest.raises(ValueError, match="length=0"):
+        embedding_size(0)
+
+
+@pytest.mark.parametrize("hurst", (0.2, 0.8))
+def test_fgn_law_holds_with_a_padded_embedding(hurst: float) -> None:
+    """L = 61 (prime) embeds in n = 2 * 63 > 2L: lags 0, 1, 2 and the longest ones (59, 60), where
+    a wrongly wrapped embedding would show, against gamma_H; level 1e-4 over 5 lags.
+
+    4096 paths: at lags 59 and 60 each path has only 2 and 1 products, so the SE is about
+    1/sqrt(4096) ~ 0.016 and the test detects an error of about 0.07 there. Checked: a circulant of
+    size 64 (too small: lag 60 wraps onto lag 4, gamma_H(4) = 0.28 against gamma_H(60) = 0.09 at
+    H = 0.8) fails here by 10 SE and more at H = 0.8.
+    """
+    cell = Cell(block="res1", init="fgn", hurst=hurst, depth=61, width=32, samples=2, seed=11)
+    assert embedding_size(cell.depth) == 126
+    paths = unit_paths(cell, samples=4)
+    lags = (0, 1, 2, 59, 60)
+    for lag in lags:
+        prods = lag_products(paths, lag)
+        expected = float(fgn_autocovariance(hurst, np.array([lag]))[0])
+        assert_z(prods.mean(), prods.std(ddof=1) / math.sqrt(len(prods)), expected, level=1e-4,
+                 tests=len(lags), what=f"fGn H={hurst} L=61 lag {lag}")
+
+
 def test_fgn_embedding_is_nonnegative_across_h() -> None:
     """Davies-Harte embedding of fGn has non-negative eigenvalues for every H (so no fallback)."""
     for hurst in (0.01, 0.05, 0.3, 0.5, 0.75, 0.9, 0.97, 0.99):
-        for depth in (1, 2, 7, 64, 1000):
+        for depth in (1, 2, 7, 61, 64, 1000, 1009, 1025):  # 61, 1009, 1025: padded embeddings
             assert circulant_eigenvalues(hurst, depth) is not None, (hurst, depth)
 
 
