@@ -2,7 +2,9 @@
 
 Measures, in one run, on one device and dtype:
 1. the matmul peak: batched products at the engine's own shapes (S x (16 x d) @ (d x d), one
-   16-row block of betas per sample) and one large square product, with all threads and with one;
+   16-row block of betas per sample), with the matrices in cache (the peak) and read from memory
+   (a fresh layer per call, as the layer loop reads them), and one large square product, with all
+   threads and with one;
 2. the engine's achieved FLOP rate on standard cells (d in 40, 128, 512; L = 1000; fgn and iid;
    forward and backward; 2 d^2 flops per matrix-vector product) and its fraction of the peak at
    its own shape; the split between weight generation and simulation;
@@ -66,10 +68,17 @@ def _timeit(fn, device: torch.device, repeat: int) -> float:
     return best
 
 
+# Weights the streamed product cycles through: more than the last-level caches hold, so that each
+# layer's matrices come from memory, as in the engine's layer loop.
+STREAMED_BYTES = 64 * 2**20
+
+
 def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: int,
-                square: int, repeat: int = 5) -> dict[str, float]:
+                square: int, repeat: int = 5, streamed_bytes: int = STREAMED_BYTES) -> dict[str, float]:
     """GFLOP/s of the engine's batched shape (the rows of one beta block times W^T, for every
-    sample) and of a large square product."""
+    sample), with one set of matrices reused call after call (in cache: the peak the targets refer
+    to) and with a fresh layer of matrices per call (`streamed_bytes` of them, read from memory as
+    the layer loop reads them), and of a large square product."""
     cols = ROW_BLOCK
     a = torch.randn(samples, width, width, device=device, dtype=dtype).transpose(-1, -2)
     x = torch.randn(samples, cols, width, device=device, dtype=dtype)
@@ -82,6 +91,14 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: i
 
     t = _timeit(batched, device, repeat)
     batched_rate = calls * 2 * samples * width * width * cols / t / 1e9
+    layers = max(2, math.ceil(streamed_bytes / (samples * width * width * dtype.itemsize)))
+    stack = torch.randn(layers, samples, width, width, device=device, dtype=dtype).transpose(-1, -2)
+
+    def streamed() -> None:
+        for k in range(layers):
+            torch.matmul(x, stack[k], out=out)
+
+    streamed_rate = layers * 2 * samples * width * width * cols / _timeit(streamed, device, repeat) / 1e9
     one_thread = batched_rate
     if device.type == "cpu" and torch.get_num_threads() > 1:
         before = torch.get_num_threads()
@@ -93,7 +110,8 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: i
     m = torch.randn(square, square, device=device, dtype=dtype)
     t_sq = _timeit(lambda: m @ m, device, repeat)
     return {"batched_gflops": batched_rate, "batched_gflops_1_thread": one_thread,
-            "square_gflops": 2 * square**3 / t_sq / 1e9, "square_size": square}
+            "streamed_gflops": streamed_rate, "square_gflops": 2 * square**3 / t_sq / 1e9,
+            "square_size": square}
 
 
 def engine_rate(cell: Cell, betas: list[float], device: torch.device) -> dict[str, float]:
@@ -276,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         report["peak"][width] = matmul_peak(device, dtype, width, samples, 1024 if quick else 2048)
         p = report["peak"][width]
         print(f"matmul peak d={width:4d}: batched {p['batched_gflops']:8.1f} GFLOP/s "
-              f"(1 thread {p['batched_gflops_1_thread']:.1f}), "
+              f"(1 thread {p['batched_gflops_1_thread']:.1f}; weights from memory {p['streamed_gflops']:.1f}), "
               f"square {p['square_size']} {p['square_gflops']:8.1f} GFLOP/s")
 
     report["engine"] = []
@@ -288,10 +306,13 @@ def main(argv: list[str] | None = None) -> int:
             betas = [float(b) for b in np.linspace(0.25, 1.0, ROW_BLOCK)]
             rate = engine_rate(cell, betas, device)
             rate.update(width=width, init=init, samples=cell_samples, depth=depth, betas=len(betas),
-                        fraction_of_peak=rate["gflops"] / report["peak"][width]["batched_gflops"])
+                        fraction_of_peak=rate["gflops"] / report["peak"][width]["batched_gflops"],
+                        fraction_of_streamed=rate["gflops"] / report["peak"][width]["streamed_gflops"])
             report["engine"].append(rate)
             print(f"engine d={width:4d} {init}: {rate['gflops']:7.1f} GFLOP/s in the layer loop "
-                  f"({100 * rate['fraction_of_peak']:5.1f}% of batched peak); wall {rate['wall_s']:.2f} s "
+                  f"({100 * rate['fraction_of_peak']:5.1f}% of batched peak, "
+                  f"{100 * rate['fraction_of_streamed']:.0f}% of it with weights from memory); "
+                  f"wall {rate['wall_s']:.2f} s "
                   f"(generate {rate['generate_s']:.2f} s, simulate {rate['simulate_s']:.2f} s)")
 
     naive_depth = 100 if quick else 1000
