@@ -102,6 +102,34 @@ def test_other_order_gives_identical_numbers(tmp_path: Path, capsys: pytest.Capt
     _same_exports(a, b)
 
 
+@pytest.mark.parametrize("stage", ["simulate_missing", "write_exports"])
+def test_ctrl_c_exits_130_with_a_message_and_a_rerun_finishes(
+        stage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while simulating or while writing the tables: exit status 130, a one-line message
+    saying what is stored (no traceback), and the same command run again finishes the job."""
+    from sim import grid as grid_module
+
+    args = ["--init", "iid", "--beta", "0.5", "--depth", "8", "--width", "4", "--samples", "2",
+            "--device", "cpu", "--no-report", "--out", str(tmp_path / "run")]
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(grid_module, stage, interrupted)
+        try:
+            status = main(args)
+        except KeyboardInterrupt:  # let it fail this test, not end the pytest session
+            pytest.fail(f"Ctrl-C during {stage} escaped sim.grid.main")
+        assert status == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "run the same command again" in err and "Traceback" not in err
+    if stage == "write_exports":
+        assert "all 1 cells are stored" in err
+    assert main(args) == 0
+    assert (tmp_path / "run" / "cells.csv").exists() and (tmp_path / "run" / "run.json").exists()
+
+
 def test_sigkill_then_rerun_matches_uninterrupted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A run killed with SIGKILL after its first finished cells keeps only complete cells; running the
     same command again finishes it with exports identical to an uninterrupted run."""
