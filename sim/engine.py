@@ -2,8 +2,9 @@
 
 All samples of a chunk, and all beta values asked for, advance together: the state is a tensor
 (S, n_beta, d) of rows and each layer is one batched matrix product per weight matrix. Python loops
-run over layers only (and over samples only where random draws are seeded per sample). Narrow
-cells on a CPU split their samples between worker threads (`workers_for`).
+run over layers only (and over samples only where random draws are seeded per sample). On a CPU
+the samples are split between worker threads of one torch thread each, as many as the memory
+budget allows (`workers_for`, `workers_within`).
 
 The backward pass is a manual recursion p_k = p_{k+1} + alpha J_k^T p_{k+1}, not autograd:
 autograd would keep every intermediate state of every sample alive (O(L d) per sample per op,
@@ -95,10 +96,11 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
     (default: `sim.device.default_memory_budget`); samples are processed in chunks. iid weights are
     drawn inside the layer loop, so their generation time counts under timings["simulate"].
 
-    Narrow cells on a CPU with several torch threads run their chunks on that many worker threads
-    of one torch thread each (see `workers_for`), the budget shared between them; every number is
-    the same whichever worker or chunk a sample falls in. Large buffers come from the active
-    `sim.workspace` (one is opened for this call if none is).
+    On a CPU with several torch threads the chunks run on that many worker threads of one torch
+    thread each (see `workers_for`), the budget shared between them, as long as each share holds a
+    whole sample; every number is the same whichever worker or chunk a sample falls in. Large
+    buffers come from the active `sim.workspace` (one is opened for this call if none is); slots
+    holding more than the run leaves them are released first (`Workspace.fit`).
     """
     cells = [cell.replace(beta=b) for b in betas]
     if not cells:
@@ -111,14 +113,12 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
     budget = parse_memory(max_memory) or default_memory_budget(device)
     _, window = memory_plan(cell, len(cells), budget, trajectory, ws.keep_draws)  # raises if none fits
     if window is None:
-        # no more workers than the budget holds one sample each
-        one = bytes_per_sample(cell, len(cells), trajectory, ws.keep_draws) + WeightSource.scratch_bytes(
-            cell, dtype.itemsize)
-        workers = min(workers_for(cell, device), max(1, budget // one))
+        workers = workers_within(cell, len(cells), budget, trajectory, ws.keep_draws, device)
         chunk = samples_per_chunk(cell, len(cells), budget // workers, trajectory, ws.keep_draws)
         chunk = min(chunk, math.ceil(cell.samples / workers))
     else:  # one sample at a time, its weights by windows of layers
         workers, chunk = 1, 1
+    ws.fit(budget, workers)
     bounds = [(lo, min(cell.samples, lo + chunk)) for lo in range(0, cell.samples, chunk)]
     alphas = torch.tensor([c.alpha for c in cells], dtype=dtype, device=device)
     start = time.perf_counter()
@@ -136,7 +136,7 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
             done.append((lo, part, t1 - t0, time.perf_counter() - t1))
         return done
 
-    with cpu_threads(cell, device):
+    with cpu_threads(device, workers):
         if workers == 1:
             finished = run(0)
         else:
@@ -165,24 +165,42 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
 
 
 def workers_for(cell: Cell, device: torch.device) -> int:
-    """Worker threads for a cell: torch's CPU thread count for narrow cells (each worker then runs
-    on one torch thread, as narrow cells do best, see SINGLE_THREAD_BELOW), at most one per
-    sample; 1 on CUDA and for wide cells, which use torch's own threads inside each product."""
-    if device.type != "cpu" or cell.width >= SINGLE_THREAD_BELOW:
+    """Worker threads a CPU cell can use: as many as torch has CPU threads, at most one per sample
+    (each worker then runs on one torch thread, see `cpu_threads`); 1 on CUDA.
+
+    Measured on 2 cores (res3 fgn and iid, L = 1000, 16 betas), two workers of one thread against
+    one worker of two threads: wall time 1.4 to 1.9 times shorter at every width tried (d = 40, 64,
+    128, 256, 512). Narrow cells are many small products and short element-wise passes, where
+    OpenMP threads cost more than they give; at every width the normal sampler runs on one thread
+    per generator, so only separate workers draw in parallel, and a product of one or a few
+    samples' matrices gains little from a second thread (d = 512, one sample: 35 against 29
+    GFLOP/s).
+    """
+    if device.type != "cpu":
         return 1
     return max(1, min(torch.get_num_threads(), cell.samples))
 
 
-# Below this width the per-layer work is many small matrices and short element-wise passes, where
-# OpenMP threads cost more than they give (measured: 7x slower with 2 threads than 1 at d = 32 on a
-# 2-core machine with another process running); wider products gain from every thread.
-SINGLE_THREAD_BELOW = 64
+def workers_within(cell: Cell, n_beta: int, budget: int, trajectory: bool, keep_draws: bool,
+                   device: torch.device) -> int:
+    """`workers_for`, reduced until each worker's share of the budget holds at least one whole
+    sample (a cell whose samples do not fit twice runs on one worker with all of torch's threads)."""
+    workers = workers_for(cell, device)
+    while workers > 1:
+        try:
+            if memory_plan(cell, n_beta, budget // workers, trajectory, keep_draws)[1] is None:
+                break
+        except ValueError:
+            pass
+        workers -= 1
+    return workers
 
 
 @contextlib.contextmanager
-def cpu_threads(cell: Cell, device: torch.device) -> Iterator[None]:
-    """Run narrow cells on one CPU thread; wide cells and CUDA keep torch's setting."""
-    if device.type != "cpu" or cell.width >= SINGLE_THREAD_BELOW or torch.get_num_threads() == 1:
+def cpu_threads(device: torch.device, workers: int) -> Iterator[None]:
+    """With several CPU workers, each runs on one torch thread; one worker, or CUDA, keeps torch's
+    setting."""
+    if device.type != "cpu" or workers == 1 or torch.get_num_threads() == 1:
         yield
         return
     before = torch.get_num_threads()

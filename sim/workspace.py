@@ -67,10 +67,45 @@ class Workspace:
 
     def held_bytes(self) -> int:
         """Bytes held by all buffers and kept draws."""
-        total = sum(t.numel() * t.element_size() for t in self._buffers.values())
-        for _, per_sample in self._draws.values():
-            total += sum(t.numel() * t.element_size() for t in per_sample.values())
-        return total
+        return sum(self.slot_bytes(slot) for slot in self._slots())
+
+    def slot_bytes(self, slot: int) -> int:
+        """Bytes held by one slot's buffers and kept draws."""
+        with _LOCK:
+            total = sum(t.numel() * t.element_size() for (s, _), t in self._buffers.items() if s == slot)
+            _, per_sample = self._draws.get(slot, (None, {}))
+            return total + sum(t.numel() * t.element_size() for t in per_sample.values())
+
+    def release(self, slot: int) -> None:
+        """Drop one slot's buffers and kept draws."""
+        with _LOCK:
+            for key in [k for k in self._buffers if k[0] == slot]:
+                del self._buffers[key]
+            self._draws.pop(slot, None)
+
+    def fit(self, budget: int, workers: int) -> None:
+        """Release what would take a run of `workers` workers, each within budget // workers bytes,
+        over `budget`: buffers are never shrunk, so a slot may hold more than its share (grown by an
+        earlier, larger cell), and slots the run does not use still hold theirs."""
+        share = budget // workers
+
+        def peak() -> int:
+            return sum(max(self.slot_bytes(s), share) if s < workers else self.slot_bytes(s)
+                       for s in set(self._slots()) | set(range(workers)))
+
+        for slot in sorted(s for s in self._slots() if s >= workers):
+            if peak() <= budget:
+                return
+            self.release(slot)
+        for slot in range(workers):
+            if peak() <= budget:
+                return
+            if self.slot_bytes(slot) > share:
+                self.release(slot)
+
+    def _slots(self) -> list[int]:
+        with _LOCK:
+            return sorted({s for s, _ in self._buffers} | set(self._draws))
 
 
 def active() -> Workspace | None:

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from sim import Cell
-from sim.engine import simulate_betas, workers_for
+from sim.engine import bytes_per_sample, reserve_bytes, simulate_betas, workers_for, workers_within
+from sim.weights import WeightSource
 from sim.workspace import Workspace, active, workspace
 
 SWEEP = Cell(block="res3", activation="relu", init="fgn", hurst=0.3, depth=24, width=6, samples=5,
@@ -81,6 +82,53 @@ def test_worker_threads_change_no_number(init: str) -> None:
     _assert_same(one, two)
 
 
-def test_wide_cells_and_cuda_use_one_worker() -> None:
-    assert workers_for(SWEEP.replace(width=64), torch.device("cpu")) == 1
+@pytest.mark.parametrize("width", [72, 130])
+def test_wide_cells_split_between_workers_change_no_number(width: int) -> None:
+    """Wide cells too run on one worker per torch thread; one thread and two give the same bits
+    (widths past the blocked kernels' 64 and 128)."""
+    cell = SWEEP.replace(width=width, depth=6, samples=3)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _logs(simulate_betas(cell, BETAS))
+        torch.set_num_threads(2)
+        assert workers_for(cell, torch.device("cpu")) == 2
+        two = _logs(simulate_betas(cell, BETAS))
+    finally:
+        torch.set_num_threads(before)
+    _assert_same(one, two)
+
+
+def test_workers_are_as_many_as_the_budget_holds_whole_samples() -> None:
+    """Two workers when each half of the budget holds a sample, else one (with all threads)."""
+    cell = SWEEP.replace(width=64, depth=256, samples=4)
+    one = bytes_per_sample(cell, 3, False) + WeightSource.scratch_bytes(cell, 4)
+    cpu = torch.device("cpu")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        roomy = 4 * one + reserve_bytes(4 * one)
+        assert workers_within(cell, 3, roomy, False, False, cpu) == 2
+        tight = one + one // 2 + reserve_bytes(one + one // 2)  # one sample, not two
+        assert workers_within(cell, 3, tight, False, False, cpu) == 1
+    finally:
+        torch.set_num_threads(before)
     assert workers_for(SWEEP, torch.device("cuda")) == 1
+
+
+def test_fit_releases_slots_that_would_take_a_run_over_its_budget() -> None:
+    """Buffers never shrink, so a slot grown by a large cell is released before a run whose
+    workers' shares it would push over the budget; slots within their share are kept."""
+    cpu = torch.device("cpu")
+    ws = Workspace()
+    ws.buffer(0, "paths", (1000,), torch.float32, cpu)  # 4000 bytes
+    ws.buffer(1, "paths", (200,), torch.float32, cpu)  # 800 bytes
+    ws.fit(8000, 2)  # shares of 4000: slot 0 holds exactly its share
+    assert ws.slot_bytes(0) == 4000 and ws.slot_bytes(1) == 800
+    ws.fit(6000, 2)  # shares of 3000: slot 0 would reach 4000 + 3000 > 6000
+    assert ws.slot_bytes(0) == 0 and ws.slot_bytes(1) == 800
+    ws.buffer(0, "paths", (1000,), torch.float32, cpu)
+    ws.fit(4500, 1)  # one worker: slot 0 may use 4500, so the unused slot 1 goes
+    assert ws.slot_bytes(0) == 4000 and ws.slot_bytes(1) == 0
+    ws.fit(10**6, 1)
+    assert ws.held_bytes() == 4000
