@@ -65,31 +65,16 @@ def test_hurst_sweep_with_kept_draws_equals_separate_calls(init: str) -> None:
     assert not np.array_equal(fresh[0][0]["fwd"], fresh[2][0]["fwd"])
 
 
-@pytest.mark.parametrize("init", ["iid", "fgn", "shared"])
-def test_worker_threads_change_no_number(init: str) -> None:
-    """One torch thread (one worker) and two (two workers) give bitwise the same results."""
-    cell = SWEEP.replace(init=init, hurst=0.7 if init == "fgn" else None, samples=7)
+@pytest.mark.parametrize("init,width", [("iid", 6), ("fgn", 6), ("shared", 6), ("fgn", 72), ("iid", 130)])
+def test_worker_threads_change_no_number(init: str, width: int) -> None:
+    """One torch thread (one worker) and two (two workers) give bitwise the same results, narrow
+    cells and wide ones (widths past the blocked kernels' 64 and 128)."""
+    cell = SWEEP.replace(init=init, hurst=0.7 if init == "fgn" else None, samples=7 if width < 64 else 3,
+                         width=width, depth=SWEEP.depth if width < 64 else 6)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
         assert workers_for(cell, torch.device("cpu")) == 1
-        one = _logs(simulate_betas(cell, BETAS))
-        torch.set_num_threads(2)
-        assert workers_for(cell, torch.device("cpu")) == 2
-        two = _logs(simulate_betas(cell, BETAS))
-    finally:
-        torch.set_num_threads(before)
-    _assert_same(one, two)
-
-
-@pytest.mark.parametrize("width", [72, 130])
-def test_wide_cells_split_between_workers_change_no_number(width: int) -> None:
-    """Wide cells too run on one worker per torch thread; one thread and two give the same bits
-    (widths past the blocked kernels' 64 and 128)."""
-    cell = SWEEP.replace(width=width, depth=6, samples=3)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
         one = _logs(simulate_betas(cell, BETAS))
         torch.set_num_threads(2)
         assert workers_for(cell, torch.device("cpu")) == 2
