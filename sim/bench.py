@@ -89,8 +89,8 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: i
         for _ in range(calls):
             torch.matmul(x, a, out=out)
 
-    t = _timeit(batched, device, repeat)
-    batched_rate = calls * 2 * samples * width * width * cols / t / 1e9
+    flops = 2 * samples * width * width * cols  # one batched product
+    batched_rate = calls * flops / _timeit(batched, device, repeat) / 1e9
     layers = max(2, math.ceil(streamed_bytes / (samples * width * width * dtype.itemsize)))
     stack = torch.randn(layers, samples, width, width, device=device, dtype=dtype).transpose(-1, -2)
 
@@ -98,13 +98,13 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: i
         for k in range(layers):
             torch.matmul(x, stack[k], out=out)
 
-    streamed_rate = layers * 2 * samples * width * width * cols / _timeit(streamed, device, repeat) / 1e9
+    streamed_rate = layers * flops / _timeit(streamed, device, repeat) / 1e9
     one_thread = batched_rate
     if device.type == "cpu" and torch.get_num_threads() > 1:
         before = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            one_thread = calls * 2 * samples * width * width * cols / _timeit(batched, device, repeat) / 1e9
+            one_thread = calls * flops / _timeit(batched, device, repeat) / 1e9
         finally:
             torch.set_num_threads(before)
     m = torch.randn(square, square, device=device, dtype=dtype)
@@ -188,6 +188,11 @@ MEMORY_CELL = dict(block="res3", activation="relu", init="fgn", hurst=0.7, width
 MEMORY_TARGET_SAMPLES = 64
 
 
+def _peak_rss() -> int:
+    """The peak resident set size of this process so far, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
 def _rss_now() -> int:
     """The resident set size of this process now, in bytes (Linux; 0 elsewhere)."""
     try:
@@ -206,7 +211,7 @@ def memory_cell_child(samples: int, budget: int, dtype: str) -> dict[str, float]
     t0 = time.perf_counter()
     res = simulate_betas(cell, betas, max_memory=budget)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    peak = _peak_rss()
     return {"samples": samples, "budget_bytes": budget, "samples_per_chunk": chunk, "window_layers": window,
             "rss_before_bytes": before, "peak_rss_bytes": peak, "engine_peak_bytes": peak - before,
             "within_budget": peak - before <= budget, "wall_s": wall,
@@ -227,8 +232,7 @@ def memory_cell(samples: int, budget: int, dtype: str) -> dict[str, float]:
 
 
 def peak_memory(device: torch.device) -> dict[str, float]:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    out = {"peak_rss_bytes": float(rss)}
+    out = {"peak_rss_bytes": float(_peak_rss())}
     if device.type == "cuda":
         out["peak_gpu_bytes"] = float(torch.cuda.max_memory_allocated(device))
     return out

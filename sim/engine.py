@@ -35,7 +35,7 @@ from sim.cell import Cell
 from sim.device import default_memory_budget, parse_memory, resolve_device, resolve_dtype
 from sim.steppers import reference_forward_backward  # noqa: F401  (the engine's autograd reference)
 from sim.weights import WeightSource, input_and_direction
-from sim.workspace import Workspace, active, workspace
+from sim.workspace import Workspace, active, scratch, workspace
 
 QUANTITIES = ("fwd", "diff", "bwd", "bwd_diff")
 
@@ -111,13 +111,13 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
             return simulate_betas(cell, betas, max_memory=max_memory, trajectory=trajectory)
     device, dtype = resolve_device(cell.device), resolve_dtype(cell.dtype)
     budget = parse_memory(max_memory) or default_memory_budget(device)
-    _, window = memory_plan(cell, len(cells), budget, trajectory, ws.keep_draws)  # raises if none fits
+    chunk, window = memory_plan(cell, len(cells), budget, trajectory, ws.keep_draws)  # raises if none fits
+    workers = 1  # and with a window, one sample at a time, its weights by windows of layers
     if window is None:
         workers = workers_within(cell, len(cells), budget, trajectory, ws.keep_draws, device)
-        chunk = samples_per_chunk(cell, len(cells), budget // workers, trajectory, ws.keep_draws)
+        if workers > 1:
+            chunk = samples_per_chunk(cell, len(cells), budget // workers, trajectory, ws.keep_draws)
         chunk = min(chunk, math.ceil(cell.samples / workers))
-    else:  # one sample at a time, its weights by windows of layers
-        workers, chunk = 1, 1
     ws.fit(budget, workers)
     bounds = [(lo, min(cell.samples, lo + chunk)) for lo in range(0, cell.samples, chunk)]
     alphas = torch.tensor([c.alpha for c in cells], dtype=dtype, device=device)
@@ -225,7 +225,7 @@ def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool
     if _uses_stepper_loop(cell):
         # stage slopes, states and adjoints; field matrices of layers k, k + 1 and their average
         states += steppers.stage_state_count(cell) * cell.width * columns * item
-        weights += 3 * (2 if cell.block == "res3" else 1) * cell.width**2 * item
+        weights += 3 * WeightSource.entries_per_sample(cell) * item
     traj = 2 * (cell.depth + 1) * columns * 8 if trajectory else 0
     return weights + derivs + states + traj
 
@@ -376,10 +376,6 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
     alpha = torch.cat([alphas, alphas[-1:].expand(rows - alphas.shape[0])]).view(1, rows, 1)
     shape = (n, rows, d)
 
-    def empty(name: str, size: tuple[int, ...]) -> torch.Tensor:
-        return torch.empty(size, dtype=dtype, device=device) if ws is None else ws.buffer(slot, name, size, dtype,
-                                                                                           device)
-
     def unit_rows(v: torch.Tensor) -> torch.Tensor:
         return (v / torch.linalg.vector_norm(v, dim=1, keepdim=True)).unsqueeze(1).expand(shape).contiguous()
 
@@ -396,7 +392,7 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
     pre_buf = torch.empty(shape, dtype=dtype, device=device) if block != "linear" else None
     log_s = torch.zeros(n, rows, dtype=torch.float64, device=device)
     base = torch.linalg.vector_norm(h0, dim=1).double().log().view(n, 1)  # log ||h_0||
-    derivs = None if block == "linear" else empty("derivs", (cell.depth, *shape))
+    derivs = None if block == "linear" else scratch(ws, slot, "derivs", (cell.depth, *shape), dtype, device)
     log_h = log_p = None
     if trajectory:
         log_h = torch.zeros((cell.depth + 1, n, rows), dtype=torch.float64, device=device)

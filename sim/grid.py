@@ -42,7 +42,7 @@ from sim.presets import DEFAULT_PRESET, PRESETS
 from sim.progress import Progress, group_cost
 from sim.regimes import DELTA, LEVEL
 from sim.runinfo import provenance, write_json
-from sim.store import SCHEMA_VERSION, Store, StoredCell, StoredTraining, check_store, training_key
+from sim.store import SCHEMA_VERSION, Store, check_store, training_key
 from sim.train import TrainConfig, check_trainable, train_cell
 from sim.workspace import workspace
 
@@ -485,40 +485,6 @@ def _run_record(p: Plan, meta: dict[str, Any], counts: dict[str, int], stages: d
     }
 
 
-def _write_outputs(p: Plan, meta: dict[str, Any], stored: list[StoredCell], trained: list[StoredTraining],
-                   store_path: Path, stages: dict[str, float], started: str, counts: dict[str, int],
-                   trained_counts: tuple[int, int] | None, t0: float) -> tuple[list[Path], int]:
-    """The tables, run.json and (if asked) the report from the stored results (loaded since t0, which
-    the export stage's time counts from); returns the files written and the exit status (1 if the
-    report failed)."""
-    predictor = Predictor()
-    files = [store_path, *write_exports(stored, p.out, predictor), *write_training(trained, p.out)]
-    stages["export"] = time.perf_counter() - t0
-    for warning in predictor.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    counts = {**counts, "in_store": len(stored)}
-    if trained_counts is not None:
-        counts.update(trained=trained_counts[0], already_trained=trained_counts[1],
-                      training_in_store=len(trained))
-    run_json = p.out / "run.json"
-    files.append(run_json)
-    write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
-    status = 0
-    if p.report:
-        from reports import build_report
-
-        t0 = time.perf_counter()
-        try:
-            files.extend(Path(f) for f in build_report(p.out, formats=("html", "pdf")))
-        except Exception as exc:
-            print(f"error: building the report failed ({type(exc).__name__}: {exc}); the results "
-                  f"and tables in {p.out} are complete", file=sys.stderr)
-            status = 1
-        stages["report"] = time.perf_counter() - t0
-        write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
-    return files, status
-
-
 def execute(p: Plan) -> int:
     """Run a validated plan; returns the exit status."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -550,9 +516,31 @@ def execute(p: Plan) -> int:
         stored = store.load()
         trained = store.load_training()
     try:
-        files, status = _write_outputs(p, meta, stored, trained, store_path, stages, started,
-                                       {"grid": len(p.cells), "simulated": done, "already_stored": skipped},
-                                       trained_counts, t0)
+        predictor = Predictor()
+        files = [store_path, *write_exports(stored, p.out, predictor), *write_training(trained, p.out)]
+        stages["export"] = time.perf_counter() - t0
+        for warning in predictor.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        counts = {"grid": len(p.cells), "simulated": done, "already_stored": skipped, "in_store": len(stored)}
+        if trained_counts is not None:
+            counts.update(trained=trained_counts[0], already_trained=trained_counts[1],
+                          training_in_store=len(trained))
+        run_json = p.out / "run.json"
+        files.append(run_json)
+        write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
+        status = 0
+        if p.report:
+            from reports import build_report
+
+            t0 = time.perf_counter()
+            try:
+                files.extend(Path(f) for f in build_report(p.out, formats=("html", "pdf")))
+            except Exception as exc:
+                print(f"error: building the report failed ({type(exc).__name__}: {exc}); the results "
+                      f"and tables in {p.out} are complete", file=sys.stderr)
+                status = 1
+            stages["report"] = time.perf_counter() - t0
+            write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
     except KeyboardInterrupt:
         print(f"interrupted while writing the tables and report: all {len(stored)} cells are stored in "
               f"{store_path}; run the same command again to write them", file=sys.stderr)

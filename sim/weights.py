@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from sim.cell import Cell
-from sim.workspace import Workspace
+from sim.workspace import Workspace, scratch
 
 # Entries per sample in one iid layer block: the block length depends on the width only, so the
 # draws (seeded per block) never depend on the memory budget.
@@ -175,9 +175,9 @@ class WeightSource:
         self.dtype = dtype
         self._ws = workspace
         self._slot = slot
-        d, depth = cell.width, cell.weight_layers
+        depth = cell.weight_layers
         self.matrices = 2 if cell.block == "res3" else 1
-        self.entries = self.matrices * d * d
+        self.entries = self.entries_per_sample(cell)
         self._seed = cell.draw_seed()
         if window is not None and (cell.init != "fgn" or not 1 <= window):
             raise ValueError(f"window={window} is not allowed for init={cell.init!r}: fgn cells take a "
@@ -204,10 +204,15 @@ class WeightSource:
         return len(self.starts) - 1
 
     @staticmethod
+    def entries_per_sample(cell: Cell) -> int:
+        """Weight entries of one layer of one sample: d^2 per matrix, two matrices for res3."""
+        return (2 if cell.block == "res3" else 1) * cell.width**2
+
+    @staticmethod
     def bytes_per_sample(cell: Cell, itemsize: int, keep_draws: bool = False, window: int | None = None) -> int:
         """Bytes of weights held per sample (the resident part, not generation scratch); with
         `keep_draws`, the kept fGn standard normals too (never kept when windowed)."""
-        entries = (2 if cell.block == "res3" else 1) * cell.width**2
+        entries = WeightSource.entries_per_sample(cell)
         if window is not None and window < cell.weight_layers:
             held = 1 if cell.stepper == "euler" else 2
             return entries * held * window * itemsize
@@ -226,7 +231,7 @@ class WeightSource:
     @staticmethod
     def scratch_bytes(cell: Cell, itemsize: int, windowed: bool = False) -> int:
         """Peak extra bytes while generating one sample's paths (float32 draws, FFT buffers)."""
-        entries = (2 if cell.block == "res3" else 1) * cell.width**2
+        entries = WeightSource.entries_per_sample(cell)
         layers = cell.weight_layers
         if cell.init in ("fgn", "fbm"):
             size = embedding_size(layers)
@@ -253,9 +258,7 @@ class WeightSource:
         return full * (_FGN_CHUNK // 2) + (rest + 1) // 2
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        if self._ws is None:
-            return torch.empty(shape, dtype=dtype, device=self.device)
-        return self._ws.buffer(self._slot, name, shape, dtype, self.device)
+        return scratch(self._ws, self._slot, name, shape, dtype, self.device)
 
     def _block_buffer(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
         """Memory for one served block: Euler keeps one block at a time, so the slot's buffer

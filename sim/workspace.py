@@ -108,6 +108,14 @@ class Workspace:
             return sorted({s for s, _ in self._buffers} | set(self._draws))
 
 
+def scratch(ws: Workspace | None, slot: int, name: str, shape: tuple[int, ...], dtype: torch.dtype,
+            device: torch.device) -> torch.Tensor:
+    """The slot's buffer `name` of `ws` (see `Workspace.buffer`), or a fresh tensor without one."""
+    if ws is None:
+        return torch.empty(shape, dtype=dtype, device=device)
+    return ws.buffer(slot, name, shape, dtype, device)
+
+
 def active() -> Workspace | None:
     """The innermost open workspace, or None."""
     return _ACTIVE[-1] if _ACTIVE else None
