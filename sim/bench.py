@@ -42,12 +42,14 @@ import torch
 
 from sim.cell import Cell
 from sim.device import parse_memory, resolve_device, resolve_dtype
-from sim.engine import ROW_BLOCK, memory_plan, simulate_betas
+from sim.engine import memory_plan, simulate_betas, state_rows
 from sim.store import Store
 from sim.workspace import workspace
 
 FIG7_H = np.linspace(0.05, 0.97, 51)
 FIG7_BETA = np.linspace(0.0, 1.3, 70)
+# Betas per standard engine cell (and the rows of the batched peak's product).
+BENCH_BETAS = 16
 
 
 def _sync(device: torch.device) -> None:
@@ -79,7 +81,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: i
     sample), with one set of matrices reused call after call (in cache: the peak the targets refer
     to) and with a fresh layer of matrices per call (`streamed_bytes` of them, read from memory as
     the layer loop reads them), and of a large square product."""
-    cols = ROW_BLOCK
+    cols = BENCH_BETAS
     a = torch.randn(samples, width, width, device=device, dtype=dtype).transpose(-1, -2)
     x = torch.randn(samples, cols, width, device=device, dtype=dtype)
     out = torch.empty_like(x)
@@ -123,7 +125,7 @@ def engine_rate(cell: Cell, betas: list[float], device: torch.device) -> dict[st
     wall = time.perf_counter() - t0
     sim_time = sum(r.timings["simulate"] for r in res)
     gen_time = sum(r.timings["weights"] for r in res)
-    columns = math.ceil(len(betas) / ROW_BLOCK) * ROW_BLOCK
+    columns = state_rows(len(betas), cell.width)  # the benchmark's cells are Euler res3: rows padded
     matvecs = (4 if cell.block == "res3" else 2) * cell.depth * cell.samples * columns
     useful = (4 if cell.block == "res3" else 2) * cell.depth * cell.samples * len(betas)
     flops = 2 * cell.width**2 * matvecs
@@ -205,7 +207,7 @@ def _rss_now() -> int:
 def memory_cell_child(samples: int, budget: int, dtype: str) -> dict[str, float]:
     """Run the memory target's cell here (meant for a fresh process) and measure it."""
     cell = Cell(**MEMORY_CELL, samples=samples, dtype=dtype, device="cpu", beta=0.5)
-    betas = [float(b) for b in np.linspace(0.25, 1.0, ROW_BLOCK)]
+    betas = [float(b) for b in np.linspace(0.25, 1.0, BENCH_BETAS)]
     chunk, window = memory_plan(cell, len(betas), budget)
     before = _rss_now()
     t0 = time.perf_counter()
@@ -227,7 +229,7 @@ def memory_cell(samples: int, budget: int, dtype: str) -> dict[str, float]:
         raise RuntimeError(f"the memory cell failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
     out["extrapolated_wall_s"] = out["wall_s"] * MEMORY_TARGET_SAMPLES / samples
-    out["cell"] = {**MEMORY_CELL, "samples": MEMORY_TARGET_SAMPLES, "betas": ROW_BLOCK}
+    out["cell"] = {**MEMORY_CELL, "samples": MEMORY_TARGET_SAMPLES, "betas": BENCH_BETAS}
     return out
 
 
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.memory or args.memory_child is not None:
         try:  # a budget too small for even one layer is refused now, not after the other items
-            memory_plan(Cell(**MEMORY_CELL, samples=args.memory_samples, dtype=args.dtype), ROW_BLOCK, budget)
+            memory_plan(Cell(**MEMORY_CELL, samples=args.memory_samples, dtype=args.dtype), BENCH_BETAS, budget)
         except ValueError as err:
             print(f"error: --max-memory{str(err).removeprefix('max_memory')}", file=sys.stderr)
             return 2
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             cell_samples = samples if width < 512 else max(4, samples // 4)
             cell = Cell(block="res3", init=init, hurst=0.7 if init == "fgn" else None, width=width,
                         depth=depth, samples=cell_samples, dtype=args.dtype, device=device.type)
-            betas = [float(b) for b in np.linspace(0.25, 1.0, ROW_BLOCK)]
+            betas = [float(b) for b in np.linspace(0.25, 1.0, BENCH_BETAS)]
             rate = engine_rate(cell, betas, device)
             rate.update(width=width, init=init, samples=cell_samples, depth=depth, betas=len(betas),
                         fraction_of_peak=rate["gflops"] / report["peak"][width]["batched_gflops"],
@@ -324,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     cell = Cell(block="res3", init="iid", width=40, depth=naive_depth, samples=samples, dtype=args.dtype,
                 device=device.type, beta=0.5)
     t_engine = engine_rate(cell, [0.5], device)["wall_s"] / samples
-    # a beta block's worth of betas costs the engine about what one does; the naive loop pays for each
-    block = ROW_BLOCK
+    # several betas share the engine's products (one beta is padded to 8 rows); the naive loop pays for each
+    block = BENCH_BETAS
     t_block = engine_rate(cell, [float(b) for b in np.linspace(0.25, 1.0, block)], device)["wall_s"] / samples
     report["naive"] = {"seconds_per_sample": naive, "engine_seconds_per_sample": t_engine,
                        "speedup": naive / t_engine, "betas_per_call": block,

@@ -37,7 +37,12 @@ NOT_IN_DRAW = ("beta", "dtype", "device", "samples")
 # 4: fGn circulant embedding of size 2m, m >= L the next 7-smooth number (was 2L): the numbers of
 #    fgn and fbm cells change where the weight paths' length is not 7-smooth (Euler at L = 1000 or
 #    1024 keeps its numbers; Heun and RK4 at L = 1000 use 1001 layers and change).
-ENGINE_VERSION = 4
+# 5: Euler rows padded to 8 and past torch's small-product loop, rows aligned to 32 bytes, and the
+#    backward's x @ M through a transposed copy where BLAS rounds rows by position (see
+#    `sim.engine.state_rows`): a beta's numbers no longer depend on the betas beside it at any width.
+#    Numbers change at d <= 4 and at some odd or small widths (float32 d = 5, 7, 9, 10, 11; float64 at
+#    most odd d), not at d = 8, 12, 16, 24, 40, 64 or 128.
+ENGINE_VERSION = 5
 
 
 def _allowed(name: str, value: Any, allowed: str) -> ValueError:

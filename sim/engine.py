@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import torch
@@ -218,10 +219,11 @@ def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool
     kept for the next cell."""
     item = resolve_dtype(cell.dtype).itemsize
     weights = WeightSource.bytes_per_sample(cell, item, keep_draws, window)
-    columns = _padded(n_beta, beta_block(cell) if _uses_stepper_loop(cell) else ROW_BLOCK)
+    columns = _padded(n_beta, beta_block(cell)) if _uses_stepper_loop(cell) else state_rows(n_beta, cell.width)
     stages = steppers.tableau(cell.stepper).stages
     derivs = 0 if cell.block == "linear" else stages * cell.depth * cell.width * columns * item
-    states = 8 * cell.width * columns * item
+    # Euler: rows padded to `row_pitch`, and one transposed weight matrix (see `rows_by_position`)
+    states = (8 * row_pitch(cell.width, resolve_dtype(cell.dtype)) * columns + cell.width**2) * item
     if _uses_stepper_loop(cell):
         # stage slopes, states and adjoints; field matrices of layers k, k + 1 and their average
         states += steppers.stage_state_count(cell) * cell.width * columns * item
@@ -279,10 +281,59 @@ def reserve_bytes(budget: int) -> int:
     return min(budget // 16, 256 * 2**20)
 
 
-# Rows (betas) of an Euler state, padded to a multiple of this: products of 16-row blocks were
-# checked to give each row bitwise the same result whatever the number of blocks in the call
-# (float32 and float64, d from 2 to 256, 1 and 2 threads); a single row (M = 1) was not.
-ROW_BLOCK = 16
+# Rows (betas) of an Euler state are padded to a multiple of ROW_BLOCK, and to at least
+# SMALL_PRODUCT / d**2 rows: torch's CPU batched product computes a (rows x d) @ (d x d) product
+# with rows * d * d < 400 in its own loop, and larger ones in BLAS, whose rows can round differently
+# (at d = 4, 16 rows against 32 did). Within BLAS, products of 8-row blocks give each row bitwise the
+# same result whatever the number of blocks in the call: checked for every d from 1 to 33 and for
+# d in {40, 48, 63, 64, 96, 128, 130, 200, 256}, float32 and float64, 1 and 2 threads, 1 to 25
+# samples, x @ W^T and x @ W, every row of up to 96 more rows (4-row blocks passed too, 2-row blocks
+# and a single row did not).
+ROW_BLOCK = 8
+SMALL_PRODUCT = 400
+
+
+# Every row of an Euler state starts on a boundary of this many bytes: without it, BLAS was seen to
+# round a row of x @ M^T by its position in the call (float32 at d = 5 to 11, float64 at odd d);
+# with it, no row of x @ M^T depended on its position (every d from 1 to 99, float32 and float64,
+# 1 and 2 threads, 8 to 80 rows). The forward pass takes its products in that form; for x @ M, see
+# `rows_by_position`.
+ROW_ALIGN = 32
+
+
+def row_pitch(width: int, dtype: torch.dtype) -> int:
+    """Elements between the starts of consecutive rows: the width rounded up to ROW_ALIGN bytes."""
+    per = max(1, ROW_ALIGN // dtype.itemsize)
+    return _padded(width, per)
+
+
+@cache
+def rows_by_position(width: int, rows: int, dtype: torch.dtype, device_type: str, threads: int) -> bool:
+    """Whether here x @ M (M a row-major d x d matrix, x of `rows` aligned rows) rounds a row by its
+    place in the call, or otherwise than the fewest rows do: probed once per shape, dtype, device
+    and thread count, on identical random rows. Where it does, the backward pass multiplies by a
+    transposed copy of M instead (x @ (M^T)^T, the forward's form), which costs a copy of each
+    weight matrix per layer: measured on 2 cores, float32 did so at d = 9 to 11 and float64 at
+    most odd d, not at d = 40 or 128.
+    """
+    gen = torch.Generator().manual_seed(width * 7919 + rows)
+    pitch, least = row_pitch(width, dtype), state_rows(1, width)
+    for _ in range(3):
+        m = torch.randn(2, width, width, generator=gen, dtype=torch.float64).to(device_type, dtype)
+        v = torch.randn(2, 1, width, generator=gen, dtype=torch.float64).to(device_type, dtype)
+        results = []
+        for count in (rows, least):
+            x = torch.zeros((2, count, pitch), dtype=dtype, device=device_type)[..., :width]
+            results.append(torch.matmul(x.copy_(v.expand(2, count, width)), m))
+        first = results[1][:, :1]
+        if not all(torch.equal(r, first.expand_as(r)) for r in results):
+            return True
+    return False
+
+
+def state_rows(n_beta: int, width: int) -> int:
+    """Rows of an Euler state for n_beta betas at width d (see ROW_BLOCK)."""
+    return _padded(max(n_beta, math.ceil(SMALL_PRODUCT / width**2)), ROW_BLOCK)
 
 
 def _padded(n: int, block: int) -> int:
@@ -335,9 +386,9 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
                alphas: torch.Tensor, trajectory: bool, ws: Workspace | None = None, slot: int = 0) -> _Chunk:
     """Forward then backward through all layers for one chunk of samples and all alphas.
 
-    Euler residual cells: states are rows, (S, R, d), one row per beta, R the betas padded to a
-    multiple of ROW_BLOCK; a layer is one batched product x @ W^T per weight matrix. The stepper
-    loop (`sim.steppers`) keeps states as (G, S, d, B) columns in blocks of beta_block(cell).
+    Euler residual cells: states are rows, (S, R, d), one row per beta, R the betas padded as
+    `state_rows` says; a layer is one batched product x @ W^T per weight matrix. The stepper loop
+    (`sim.steppers`) keeps states as (G, S, d, B) columns in blocks of beta_block(cell).
     Either way every number depends only on its own sample and beta (verified in the tests).
     """
     n, nb = h0.shape[0], alphas.shape[0]
@@ -372,12 +423,19 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
     dtype, device = h0.dtype, h0.device
     act, slope, block = cell.activation, cell.negative_slope, cell.block
     needs_scale = not cell.homogeneous
-    rows = _padded(alphas.shape[0], ROW_BLOCK)
+    rows = state_rows(alphas.shape[0], d)
     alpha = torch.cat([alphas, alphas[-1:].expand(rows - alphas.shape[0])]).view(1, rows, 1)
     shape = (n, rows, d)
+    pitch = row_pitch(d, dtype)
+
+    def state() -> torch.Tensor:
+        """An (S, R, d) state whose rows start on ROW_ALIGN-byte boundaries (see `row_pitch`)."""
+        return torch.zeros((n, rows, pitch), dtype=dtype, device=device)[..., :d]
 
     def unit_rows(v: torch.Tensor) -> torch.Tensor:
-        return (v / torch.linalg.vector_norm(v, dim=1, keepdim=True)).unsqueeze(1).expand(shape).contiguous()
+        out = state()
+        out.copy_((v / torch.linalg.vector_norm(v, dim=1, keepdim=True)).unsqueeze(1).expand(shape))
+        return out
 
     def deviation(log_scale: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
         return log_scale + dev.square().sum(2).sqrt_().double().log()
@@ -387,9 +445,9 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
 
     # ---------------------------------------------------------------- forward
     x = unit_rows(h0)
-    dev = torch.zeros(shape, dtype=dtype, device=device)  # (h_k - h_0) / ||h_k||
-    buf = torch.empty(shape, dtype=dtype, device=device)
-    pre_buf = torch.empty(shape, dtype=dtype, device=device) if block != "linear" else None
+    dev = state()  # (h_k - h_0) / ||h_k||
+    buf = state()
+    pre_buf = state() if block != "linear" else None
     log_s = torch.zeros(n, rows, dtype=torch.float64, device=device)
     base = torch.linalg.vector_norm(h0, dim=1).double().log().view(n, 1)  # log ||h_0||
     derivs = None if block == "linear" else scratch(ws, slot, "derivs", (cell.depth, *shape), dtype, device)
@@ -412,8 +470,8 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
                     z = torch.clamp_min(pre, 0, out=pre_buf)
                 else:
                     scale = (base + log_s).exp().to(dtype).unsqueeze(2) if needs_scale else None
-                    z = activations.scaled(act, pre, scale, slope)
                     derivs[k] = activations.derivative(act, pre, scale, slope)
+                    z = pre_buf.copy_(activations.scaled(act, pre, scale, slope))  # rows kept aligned
             step = torch.matmul(z, v_blk[:, j].transpose(-1, -2), out=buf).mul_(alpha)
             log_s = _advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth, dim=2)
             if log_h is not None:
@@ -423,17 +481,27 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
     # ---------------------------------------------------------------- backward
     # p_k = p_{k+1} + alpha J_k^T p_{k+1}; as rows, J^T p is p V diag(sigma') W
     p = unit_rows(u)
-    pdev = torch.zeros_like(p)
+    pdev = state()
     log_q = torch.zeros_like(log_s)
+    flip = None
+    if rows_by_position(d, rows, dtype, device.type, torch.get_num_threads()):
+        flip = scratch(ws, slot, "weights-t", (n, d, d), dtype, device)
+
+    def times(g: torch.Tensor, m: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """g @ m, through a transposed copy of m where x @ M rounds rows by position here."""
+        if flip is not None:
+            m = flip.copy_(m.transpose(-1, -2)).transpose(-1, -2)
+        return torch.matmul(g, m, out=out)
+
     for b in reversed(range(source.n_blocks)):
         v_blk, w_blk = source.block(b)
         for j in reversed(range(v_blk.shape[1])):
             k = source.starts[b] + j
-            g = torch.matmul(p, v_blk[:, j], out=buf)
+            g = times(p, v_blk[:, j], buf)
             if block != "linear":
                 g.mul_(derivs[k])
             if block == "res3":
-                g = torch.matmul(g, w_blk[:, j], out=pre_buf)
+                g = times(g, w_blk[:, j], pre_buf)
             g.mul_(alpha)
             log_q = _advance(p, pdev, g, log_q, k % every == 0, dim=2)
             if log_p is not None:

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from sim import bench
+from sim.bench import BENCH_BETAS
 from sim.cell import Cell
-from sim.engine import ROW_BLOCK, bytes_per_sample, memory_plan, reserve_bytes
+from sim.engine import bytes_per_sample, memory_plan, reserve_bytes
 from sim.weights import WeightSource
 
 CPU = torch.device("cpu")
@@ -33,9 +34,9 @@ def test_memory_target_cell_runs_by_windows_within_4gib() -> None:
     windows, and what the plan holds stays under the budget."""
     budget = 4 * 2**30
     cell = Cell(**bench.MEMORY_CELL, samples=bench.MEMORY_TARGET_SAMPLES)
-    chunk, window = memory_plan(cell, ROW_BLOCK, budget)
+    chunk, window = memory_plan(cell, BENCH_BETAS, budget)
     assert chunk == 1 and window is not None and 1 <= window < cell.depth
-    held = bytes_per_sample(cell, ROW_BLOCK, False, window=window) + WeightSource.scratch_bytes(
+    held = bytes_per_sample(cell, BENCH_BETAS, False, window=window) + WeightSource.scratch_bytes(
         cell, 4, windowed=True)
     usable = budget - reserve_bytes(budget)  # the rest is left to library workspaces
     assert held <= usable

@@ -12,7 +12,7 @@ from stat_tools import LOG_TOL, assert_z
 
 import theory
 from sim import Cell, simulate, simulate_betas
-from sim.engine import QUANTITIES, reference_forward_backward, samples_per_chunk
+from sim.engine import QUANTITIES, ROW_BLOCK, SMALL_PRODUCT, reference_forward_backward, samples_per_chunk, state_rows
 from sim.weights import WeightSource, input_and_direction
 
 CPU = torch.device("cpu")
@@ -93,6 +93,32 @@ def test_same_seed_same_numbers_and_chunking_invariance() -> None:
         assert np.array_equal(a.logs[q], d.logs[q][:10])
     e = simulate(cell.replace(seed=10))
     assert not np.array_equal(a.logs["fwd"], e.logs["fwd"])
+
+
+@pytest.mark.parametrize(("width", "dtype"), [(w, "float32") for w in (1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 40)]
+                         + [(w, "float64") for w in (5, 9, 15, 40, 41)])
+def test_beta_batching_is_bitwise_at_every_width(width: int, dtype: str) -> None:
+    """A beta's numbers do not depend on how many betas share the call nor on its place among them,
+    even where torch's own small-product loop would take over from BLAS (rows * d * d < 400: at
+    d = 4, 16 rows against 32 once rounded differently) or where BLAS rounds a row by its position
+    (widths 5 to 11 in float32 and odd widths in float64 did, before rows were aligned)."""
+    cell = Cell(block="res3", init="iid", depth=16, width=width, samples=3, beta=0.5, seed=4, dtype=dtype)
+    alone = simulate(cell)
+    others = [0.05 * i for i in range(1, 40)]
+    for batch in ([0.5, *others], [*others[:20], 0.5, *others[20:]], [*others, 0.5]):
+        res = simulate_betas(cell, batch)[batch.index(0.5)]
+        for q in QUANTITIES:
+            assert np.array_equal(alone.logs[q], res.logs[q]), (width, len(batch), q)
+
+
+def test_state_rows_pad_to_blocks_and_past_the_small_product_loop() -> None:
+    for width in (1, 2, 3, 4, 5, 7, 8, 40, 512):
+        for n_beta in (1, 7, 8, 9, 70):
+            rows = state_rows(n_beta, width)
+            assert rows % ROW_BLOCK == 0 and rows >= n_beta
+            assert rows * width**2 >= SMALL_PRODUCT
+            assert rows - ROW_BLOCK < max(n_beta, SMALL_PRODUCT / width**2)
+    assert state_rows(70, 40) == 72 and state_rows(1, 40) == 8 and state_rows(1, 4) == 32
 
 
 def test_iid_blocks_and_chunks_do_not_change_numbers() -> None:
