@@ -10,7 +10,7 @@ Measures, in one run, on one device and dtype:
    its own shape; the split between weight generation and simulation;
 3. a naive baseline: a per-sample torch.nn.Module ResNet, looped over samples, with autograd for
    the backward pass, as one would write it without this tool; the speed ratio with one beta, and
-   per (sample, beta) with one beta block of betas (which the engine runs in one pass);
+   per (sample, beta) with BENCH_BETAS betas (which share the engine's products);
 4. the wall time of the `marion-fig7` grid (res3 relu fgn, d = 40, L = 1000, 51 H x 70 beta, 50
    samples), split into weight generation, simulation and store, run as `sim.grid` runs it: whole
    with --full, otherwise measured on 6 consecutive H values and extrapolated (the output says
@@ -77,9 +77,9 @@ STREAMED_BYTES = 64 * 2**20
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, width: int, samples: int,
                 square: int, repeat: int = 5, streamed_bytes: int = STREAMED_BYTES) -> dict[str, float]:
-    """GFLOP/s of the engine's batched shape (the rows of one beta block times W^T, for every
-    sample), with one set of matrices reused call after call (in cache: the peak the targets refer
-    to) and with a fresh layer of matrices per call (`streamed_bytes` of them, read from memory as
+    """GFLOP/s of the engine's batched shape (BENCH_BETAS rows times W^T, for every sample), with
+    one set of matrices reused call after call (in cache: the peak the targets refer to) and with a
+    fresh layer of matrices per call (`streamed_bytes` of them, read from memory as
     the layer loop reads them), and of a large square product."""
     cols = BENCH_BETAS
     a = torch.randn(samples, width, width, device=device, dtype=dtype).transpose(-1, -2)
