@@ -1,8 +1,8 @@
 """`python -m sim.bench`: the engine's speed and memory against the hardware and a naive baseline.
 
 Measures, in one run, on one device and dtype:
-1. the matmul peak: batched products at the engine's own shapes (S x (16 x d) @ (d x d), one
-   16-row block of betas per sample), with the matrices in cache (the peak) and read from memory
+1. the matmul peak: batched products at the engine's own shapes (S x (16 x d) @ (d x d), the
+   BENCH_BETAS rows of one sample's betas), with the matrices in cache (the peak) and read from memory
    (a fresh layer per call, as the layer loop reads them), and one large square product, with all
    threads and with one;
 2. the engine's achieved FLOP rate on standard cells (d in 40, 128, 512; L = 1000; fgn and iid;

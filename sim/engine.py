@@ -217,13 +217,14 @@ def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool
     """Resident bytes per sample: weights (of `window` layers at a time, if given), stored
     derivatives sigma'(.), states, trajectories, and with `keep_draws` the fGn standard normals
     kept for the next cell."""
-    item = resolve_dtype(cell.dtype).itemsize
+    dtype = resolve_dtype(cell.dtype)
+    item = dtype.itemsize
     weights = WeightSource.bytes_per_sample(cell, item, keep_draws, window)
     columns = _padded(n_beta, beta_block(cell)) if _uses_stepper_loop(cell) else state_rows(n_beta, cell.width)
     stages = steppers.tableau(cell.stepper).stages
     derivs = 0 if cell.block == "linear" else stages * cell.depth * cell.width * columns * item
     # Euler: rows padded to `row_pitch`, and one transposed weight matrix (see `rows_by_position`)
-    states = (8 * row_pitch(cell.width, resolve_dtype(cell.dtype)) * columns + cell.width**2) * item
+    states = (8 * row_pitch(cell.width, dtype) * columns + cell.width**2) * item
     if _uses_stepper_loop(cell):
         # stage slopes, states and adjoints; field matrices of layers k, k + 1 and their average
         states += steppers.stage_state_count(cell) * cell.width * columns * item
@@ -307,6 +308,11 @@ def row_pitch(width: int, dtype: torch.dtype) -> int:
     return _padded(width, per)
 
 
+def aligned_rows(samples: int, rows: int, width: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """A zero (samples, rows, width) state whose rows start `row_pitch` elements apart."""
+    return torch.zeros((samples, rows, row_pitch(width, dtype)), dtype=dtype, device=device)[..., :width]
+
+
 @cache
 def rows_by_position(width: int, rows: int, dtype: torch.dtype, device_type: str, threads: int) -> bool:
     """Whether here x @ M (M a row-major d x d matrix, x of `rows` aligned rows) rounds a row by its
@@ -317,14 +323,14 @@ def rows_by_position(width: int, rows: int, dtype: torch.dtype, device_type: str
     most odd d, not at d = 40 or 128.
     """
     gen = torch.Generator().manual_seed(width * 7919 + rows)
-    pitch, least = row_pitch(width, dtype), state_rows(1, width)
+    least = state_rows(1, width)
     for _ in range(3):
         m = torch.randn(2, width, width, generator=gen, dtype=torch.float64).to(device_type, dtype)
         v = torch.randn(2, 1, width, generator=gen, dtype=torch.float64).to(device_type, dtype)
         results = []
         for count in (rows, least):
-            x = torch.zeros((2, count, pitch), dtype=dtype, device=device_type)[..., :width]
-            results.append(torch.matmul(x.copy_(v.expand(2, count, width)), m))
+            x = aligned_rows(2, count, width, dtype, device_type).copy_(v.expand(2, count, width))
+            results.append(torch.matmul(x, m))
         first = results[1][:, :1]
         if not all(torch.equal(r, first.expand_as(r)) for r in results):
             return True
@@ -426,11 +432,10 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
     rows = state_rows(alphas.shape[0], d)
     alpha = torch.cat([alphas, alphas[-1:].expand(rows - alphas.shape[0])]).view(1, rows, 1)
     shape = (n, rows, d)
-    pitch = row_pitch(d, dtype)
+    padded_rows = row_pitch(d, dtype) != d
 
     def state() -> torch.Tensor:
-        """An (S, R, d) state whose rows start on ROW_ALIGN-byte boundaries (see `row_pitch`)."""
-        return torch.zeros((n, rows, pitch), dtype=dtype, device=device)[..., :d]
+        return aligned_rows(n, rows, d, dtype, device)
 
     def unit_rows(v: torch.Tensor) -> torch.Tensor:
         out = state()
@@ -471,7 +476,9 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
                 else:
                     scale = (base + log_s).exp().to(dtype).unsqueeze(2) if needs_scale else None
                     derivs[k] = activations.derivative(act, pre, scale, slope)
-                    z = pre_buf.copy_(activations.scaled(act, pre, scale, slope))  # rows kept aligned
+                    z = activations.scaled(act, pre, scale, slope)
+                    if padded_rows:  # a fresh tensor's rows are not aligned
+                        z = pre_buf.copy_(z)
             step = torch.matmul(z, v_blk[:, j].transpose(-1, -2), out=buf).mul_(alpha)
             log_s = _advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth, dim=2)
             if log_h is not None:
