@@ -52,7 +52,7 @@ def build_document(data: RunData, theory: ModuleType | None, theory_note: str | 
     moments = moment_evidence(data, theory)
     laws = law_evidence(data, theory)
     evidence = Evidence(moments, laws, leading_evidence(data, theory, MAX_RELATIVE_BIAS))
-    curves = {fam: _critical_curve(data, fam, theory) for fam in data.families()}
+    curves = {fam: family_curve(data, fam, theory) for fam in data.families()}
     claims = claim_verdicts(data, theory, evidence)
     thresholds = threshold_verdicts(data, theory, "diff")
     sections = [
@@ -101,7 +101,7 @@ def _summary(data: RunData, claims: list[VerdictRow], thresholds: list[VerdictRo
     return lines
 
 
-def _critical_curve(data: RunData, family: Family, theory: ModuleType | None) -> Curve | None:
+def family_curve(data: RunData, family: Family, theory: ModuleType | None) -> Curve | None:
     """Theory's asymptotic beta_c along the family's regularity axis, finely sampled for drawing."""
     rows = data.cells_of(family)
     regs = sorted({r["regularity"] for r in rows if r.get("regularity") is not None})
@@ -227,7 +227,7 @@ def _law_section(data: RunData, theory: ModuleType | None, evidence: Evidence,
         s.blocks.append(Note(f"Skipped: {theory_note}; the closed forms come from theory."))
         return s
     if data.stored is None:
-        s.blocks.append(Note("Skipped: these checks need per-sample values (results.sqlite through sim.store), "
+        s.blocks.append(Note("Skipped: these checks need per-sample values (results.sqlite through sim.grid.store), "
                              "which this run directory does not provide."))
         return s
     moments, laws = evidence.moments, evidence.laws
@@ -406,7 +406,8 @@ def _record_section(data: RunData, theory_note: str | None) -> Section:
         ["samples per cell", ", ".join(str(w) for w in sorted({r["samples"] for r in data.cells}))],
         ["simulation time summed over cells", f"{sum(seconds):.1f} s" if seconds else "—"],
         ["non-finite sample values (all quantities)", str(nonfinite)],
-        ["per-sample store", "results.sqlite read through sim.store" if data.stored is not None else "not available"],
+        ["per-sample store",
+         "results.sqlite read through sim.grid.store" if data.stored is not None else "not available"],
     ]
     metas = [getattr(sc, "meta", None) for sc in data.stored or []]
     commits = sorted({str(m.get("git_commit") or m.get("commit")) for m in metas if isinstance(m, dict)

@@ -27,7 +27,7 @@ from matplotlib.patches import Patch
 from reports.document import Document, Figure, Formula, Note, Paragraph, Section, Table
 from reports.plotting import fmt
 from reports.rundata import RunDirectoryError
-from sim.landscape import COLUMNS, CSV_NAME, JSON_NAME, UNSTABLE_TOL, roughness, strict_minima, surface
+from sim.landscape.model import COLUMNS, CSV_NAME, JSON_NAME, UNSTABLE_TOL, roughness, strict_minima, surface
 
 TITLE = "Optimization landscape (lecture example)"
 # The colour scale spans this many decades below the largest objective; smaller values share the

@@ -1,7 +1,7 @@
 """Reading a finished run directory: the tidy tables the grid wrote, and nothing else.
 
 A run directory holds `cells.csv` (required), `regimes.csv`, `thresholds.csv`, `run.json`,
-`results.sqlite` (per-sample values, read through `sim.store`) and, after training, `training.csv`.
+`results.sqlite` (per-sample values, read through `sim.grid.store`) and, after training, `training.csv`.
 Every missing optional piece becomes a visible note in the report instead of an error. Empty CSV
 fields mean "not available" and are read as None.
 """
@@ -221,14 +221,14 @@ def _optional_table(path: Path, required: tuple[str, ...], notes: list[str], qui
 
 
 def _load_store(path: Path, notes: list[str]) -> list[Any] | None:
-    """Per-sample results through sim.store, or None (with a note) when they cannot be read."""
+    """Per-sample results through sim.grid.store, or None (with a note) when they cannot be read."""
     if not path.is_file():
         notes.append("results.sqlite is missing: per-sample panels (exact laws, histograms) are skipped.")
         return None
     try:
-        from sim.store import Store
+        from sim.grid.store import Store
     except ImportError as exc:
-        notes.append(f"sim.store cannot be imported ({exc}): per-sample panels are skipped.")
+        notes.append(f"sim.grid.store cannot be imported ({exc}): per-sample panels are skipped.")
         return None
     try:
         with Store(path, readonly=True) as store:

@@ -34,6 +34,7 @@ import torch
 from sim import activations, steppers
 from sim.cell import Cell
 from sim.device import default_memory_budget, parse_memory, resolve_device, resolve_dtype
+from sim.states import RENORM_EVERY, advance
 from sim.steppers import reference_forward_backward  # noqa: F401  (the engine's autograd reference)
 from sim.weights import WeightSource, input_and_direction
 from sim.workspace import Workspace, active, scratch, workspace
@@ -354,40 +355,6 @@ def _beta_blocks(alphas: torch.Tensor, block: int) -> torch.Tensor:
     return full.view(-1, 1, 1, block)
 
 
-def unit_states(v: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """v (S, d) divided by its norm, repeated over the beta columns: a (G, S, d, B) state."""
-    n, d = v.shape
-    return (v / torch.linalg.vector_norm(v, dim=1, keepdim=True)).view(1, n, d, 1).expand(shape).contiguous()
-
-
-def log_deviation(log_scale: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
-    """log ||h - h_0|| relative to the start, from the log-scale and the scaled deviation."""
-    return log_scale + torch.linalg.vector_norm(dev, dim=2).double().log()
-
-
-# Layers between renormalizations where the activation is positively homogeneous (the state's
-# scale then enters nothing but the log-norm). One layer multiplies ||h|| by at most
-# 1 + alpha ||V|| ||W|| ~ 1 + 4 alpha <= 5 (alpha <= 1, spectral norms ~ 2), so 8 layers stay far
-# inside float32 range (5**8 ~ 4e5), and the norm's four passes over the state are paid once in 8.
-RENORM_EVERY = 8
-
-
-def _advance(x: torch.Tensor, dev: torch.Tensor, step: torch.Tensor, log_s: torch.Tensor,
-             renorm: bool = True, dim: int = 2) -> torch.Tensor:
-    """Add the layer's increment to the state x and to its deviation dev, then (if `renorm`) divide
-    both by ||x|| (over the width axis `dim`, in place); returns the updated log-scale."""
-    x.add_(step)
-    dev.add_(step)
-    if not renorm:
-        return log_s
-    # x is a unit state plus a few steps, so its squares cannot overflow; a plain sum of squares
-    # is about 8x faster than linalg.vector_norm's reduction over this middle axis.
-    norm = x.square().sum(dim, keepdim=True).sqrt_()
-    x.div_(norm)
-    dev.div_(norm)
-    return log_s + norm.squeeze(dim).double().log()
-
-
 def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tensor,
                alphas: torch.Tensor, trajectory: bool, ws: Workspace | None = None, slot: int = 0) -> _Chunk:
     """Forward then backward through all layers for one chunk of samples and all alphas.
@@ -480,7 +447,7 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
                     if padded_rows:  # a fresh tensor's rows are not aligned
                         z = pre_buf.copy_(z)
             step = torch.matmul(z, v_blk[:, j].transpose(-1, -2), out=buf).mul_(alpha)
-            log_s = _advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth, dim=2)
+            log_s = advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth, dim=2)
             if log_h is not None:
                 log_h[k + 1] = log_s
     fwd, diff = log_s, deviation(log_s, dev)
@@ -510,7 +477,7 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
             if block == "res3":
                 g = times(g, w_blk[:, j], pre_buf)
             g.mul_(alpha)
-            log_q = _advance(p, pdev, g, log_q, k % every == 0, dim=2)
+            log_q = advance(p, pdev, g, log_q, k % every == 0, dim=2)
             if log_p is not None:
                 log_p[k] = log_q
     logs = {"fwd": fwd, "diff": diff, "bwd": log_q, "bwd_diff": deviation(log_q, pdev)}

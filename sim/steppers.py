@@ -27,6 +27,7 @@ import torch
 
 from sim import activations
 from sim.cell import Cell
+from sim.states import advance, log_deviation, unit_states
 
 
 @dataclass(frozen=True)
@@ -168,8 +169,6 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
     alpha: (G, 1, 1, B) beta blocks of alphas; base: (1, S, 1) log ||h_0||. Returns the final
     (fwd, diff, bwd, bwd_diff) log tensors (G, S, B) and the trajectories (L+1, G, S, B) or None.
     """
-    from sim.engine import _advance, log_deviation, unit_states  # the engine imports this module
-
     tab = tableau(cell.stepper)
     n, d = h0.shape[0], cell.width
     shape = (alpha.shape[0], n, d, alpha.shape[-1])
@@ -198,7 +197,7 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
             stage_derivs.append(deriv)
         derivs.append(stage_derivs)
         step = sum(b_i * s_i for b_i, s_i in zip(tab.b, slopes, strict=True)) * alpha
-        log_s = _advance(x, dev, step, log_s)
+        log_s = advance(x, dev, step, log_s)
         if log_h is not None:
             log_h[k + 1] = log_s
 
@@ -222,7 +221,7 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
             adjoints[i] = _field_transpose(cell, mats[i], derivs[k][i], slope_adj * alpha)
         derivs[k] = []
         g = sum(adjoints)
-        log_q = _advance(p, pdev, g, log_q)
+        log_q = advance(p, pdev, g, log_q)
         if log_p is not None:
             log_p[k] = log_q
 

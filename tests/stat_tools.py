@@ -54,7 +54,7 @@ def median_slope_bias(beta: float, c_sigma: float = 0.5, smallest_depth: int = 6
 
 def as_stored(result):
     """A SimResult as the grid's StoredCell, so tests can use the grid's estimators directly."""
-    from sim.store import StoredCell
+    from sim.grid.store import StoredCell
 
     return StoredCell(key=result.cell.key(), cell=result.cell, logs=result.logs, nonfinite=result.nonfinite,
                       seconds=result.seconds, device=result.device, dtype=result.dtype,

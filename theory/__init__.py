@@ -17,7 +17,8 @@ from theory.antisym import (
     mean_drift,
     second_order_coefficient,
 )
-from theory.claims import STATUSES, Claim, claim, claims, claims_for
+from theory.claim import STATUSES, Claim
+from theory.claims import claim, claims, claims_for
 from theory.correlation import correlation_ode, correlation_rhs, solve_correlation
 from theory.critical import (
     REGIMES,

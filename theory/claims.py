@@ -8,14 +8,14 @@ covers. `claims()` lists them all; `claims_for(cell)` those that apply to a cell
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cache
 
 import sympy
 
 from sim.cell import Cell
 from theory.activations import hermite_order
+from theory.claim import Claim
+from theory.claims_antisym import antisym_claims
 from theory.critical import rough_res1
 from theory.inputs import input_factor_is_exact
 from theory.limits import MARION
@@ -29,8 +29,6 @@ from theory.scope import (
 )
 from theory.symbols import H, L, alpha, beta, d, j, k, t, tau
 
-STATUSES = ("theorem", "exact", "asymptotic", "conjecture")
-
 # Symbol names containing "{" are printed verbatim by sympy's LaTeX printer: the display names
 # below are written with braces so that sub- and superscripts are not re-parsed.
 _c = sympy.Symbol("c_sigma", positive=True)
@@ -41,32 +39,6 @@ _backward = sympy.Symbol(r"\mathbb{E}\|\partial_{h_0}\ell\|^2/\|\partial_{h_L}\e
 _slope = sympy.Symbol(r"\frac{d \log \mathrm{med}\|h_L - h_0\|}{d \log L}")
 _gamma = sympy.Function(r"\gamma")
 _kappa = sympy.Function(r"\kappa_\sigma")
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One encoded prediction: what it says, how sure we are, and which cells it covers."""
-
-    name: str
-    title: str
-    status: str
-    source: str
-    formula: sympy.Basic
-    statement: str
-    scope: str
-    covers: Callable[[Cell], bool] = field(repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status={self.status!r} is not allowed: one of {', '.join(STATUSES)}")
-
-    def applies(self, cell: Cell) -> bool:
-        """True when the claim covers this cell."""
-        return bool(self.covers(cell))
-
-    def latex(self) -> str:
-        """The formula in LaTeX."""
-        return sympy.latex(self.formula)
 
 
 def _fgn(cell: Cell) -> bool:
@@ -301,8 +273,6 @@ def claims() -> list[Claim]:
 def _registry() -> tuple[Claim, ...]:
     """Built once: the claims are immutable and sympy makes building them slow (tens of ms), while
     `claims_for` is called for every cell of a grid."""
-    from theory.claims_antisym import antisym_claims  # that module builds on Claim, defined here
-
     return (*_spec_claims(), *antisym_claims())
 
 

@@ -22,7 +22,7 @@ from theory.antisym import (
     s2,
     second_order_coefficient,
 )
-from theory.claims import Claim
+from theory.claim import Claim
 from theory.scope import NotCovered
 from theory.stability import (
     STEPPER_NAMES,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from sim import bench
-from sim.bench import BENCH_BETAS
+from sim.bench import measure as bench
+from sim.bench.measure import BENCH_BETAS
 from sim.cell import Cell
 from sim.engine import bytes_per_sample, memory_plan, reserve_bytes
 from sim.weights import WeightSource

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import gridspec
 from sim.grid import main
-from sim.store import Store
+from sim.grid import spec as gridspec
+from sim.grid.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 # 2 inits x 2 depths = 4 engine calls, 12 cells; about a second.
@@ -107,7 +107,7 @@ def test_ctrl_c_exits_130_with_a_message_and_a_rerun_finishes(
         stage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C while simulating or while writing the tables: exit status 130, a one-line message
     saying what is stored (no traceback), and the same command run again finishes the job."""
-    from sim import grid as grid_module
+    from sim.grid import command as grid_module
 
     args = ["--init", "iid", "--beta", "0.5", "--depth", "8", "--width", "4", "--samples", "2",
             "--device", "cpu", "--no-report", "--out", str(tmp_path / "run")]
@@ -338,7 +338,7 @@ def test_stepper_grid_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_progress_bar_on_a_terminal() -> None:
     """The bar shows cells done / total and an ETA, redrawn in place."""
     from sim import Cell
-    from sim.progress import Progress
+    from sim.grid.progress import Progress
 
     stream = io.StringIO()
     bar = Progress(4, 8.0, "bar", stream)

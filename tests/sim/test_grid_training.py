@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sim.grid import main
-from sim.store import Store
+from sim.grid.store import Store
 
 TINY = ["--block", "res3", "--activation", "relu", "--init", "iid", "--beta", "0.5,1",
         "--depth", "8", "--width", "8", "--samples", "2", "--device", "cpu", "--no-report",

@@ -181,7 +181,7 @@ def test_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                            capsys: pytest.CaptureFixture[str]) -> None:
     """`sim.grid --preset landscape` writes landscape.csv (atomically: no temporary file is left),
     landscape.json and the report with the landscape section; a smaller grid keeps it fast."""
-    monkeypatch.setattr(landscape, "PRESET_SPEC", LandscapeSpec(points=41))
+    monkeypatch.setattr(landscape.command, "PRESET_SPEC", LandscapeSpec(points=41))
     out = tmp_path / "out"
     assert main(["--preset", "landscape", "--out", str(out)]) == 0
     stdout, stderr = capsys.readouterr()

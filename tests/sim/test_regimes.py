@@ -13,8 +13,8 @@ import pytest
 
 from sim import Cell
 from sim.grid import main
-from sim.predictions import CellPrediction, Predictor
-from sim.regimes import (
+from sim.grid.predictions import CellPrediction, Predictor
+from sim.grid.regimes import (
     DELTA,
     Threshold,
     Z,
@@ -28,7 +28,7 @@ from sim.regimes import (
     slope_for,
     threshold_verdict,
 )
-from sim.store import StoredCell
+from sim.grid.store import StoredCell
 
 QS = ("fwd", "diff", "bwd", "bwd_diff")
 

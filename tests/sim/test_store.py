@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sim import Cell, simulate
-from sim.store import SCHEMA_VERSION, Store, check_store
+from sim.grid.store import SCHEMA_VERSION, Store, check_store
 
 CELL = Cell(block="res3", activation="relu", init="iid", beta=0.5, depth=8, width=8, samples=6,
             device="cpu", seed=3)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from sim import Cell
-from sim.data import load_dataset
 from sim.train import TrainConfig, train_cell
+from sim.train.data import load_dataset
 
 
 def test_training_lowers_test_loss_in_nontrivial_regime() -> None:

@@ -25,7 +25,7 @@ from stat_tools import as_stored, median_slope_bias
 
 import theory
 from sim import Cell, simulate, simulate_betas
-from sim.regimes import find_threshold, slope_for
+from sim.grid.regimes import find_threshold, slope_for
 
 pytestmark = pytest.mark.slow
 NOMINAL = 0.05
@@ -79,7 +79,7 @@ def test_lognormal_z_tests_are_calibrated() -> None:
 
 
 def test_slope_interval_coverage() -> None:
-    """Coverage of the grid's 95% slope interval (sim.regimes) for the median deviation of iid
+    """Coverage of the grid's 95% slope interval (sim.grid.regimes) for the median deviation of iid
     res3 relu at beta = 1, depths 64, 256, 1024, over 100 reruns of 64 networks, against
     1/2 - beta with the finite-depth bias allowance of tests/stats/test_threshold.py."""
     reruns, per = 100, 64

@@ -19,7 +19,7 @@ from stat_tools import as_stored, z_critical
 
 import theory
 from sim import Cell, simulate_betas
-from sim.regimes import find_threshold, slope_for
+from sim.grid.regimes import find_threshold, slope_for
 
 pytestmark = pytest.mark.slow
 

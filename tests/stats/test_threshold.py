@@ -1,7 +1,7 @@
 """The 1/sqrt(L) threshold, confirmed from data: log-log slopes of the median deviation over
 depths 64..4096, the beta where the slope crosses zero, and the same for the backward pass.
 
-All estimates come from the grid's own estimators (`sim.regimes`): weighted least squares of the
+All estimates come from the grid's own estimators (`sim.grid.regimes`): weighted least squares of the
 per-depth medians of the log-deviation on log L, and a Fieller interval for the zero crossing.
 Networks: `res3` relu, iid Gaussian weights, d = 16, one shared set of draws per depth across beta
 (common random numbers, as in the grid).
@@ -23,7 +23,7 @@ from stat_tools import as_stored, median_slope_bias, z_critical
 
 import theory
 from sim import Cell, simulate_betas
-from sim.regimes import find_threshold, fit_slope, median_stat, slope_for
+from sim.grid.regimes import find_threshold, fit_slope, median_stat, slope_for
 
 DEPTHS = (64, 128, 256, 512, 1024, 2048, 4096)
 WIDTH = 16

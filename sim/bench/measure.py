@@ -43,7 +43,7 @@ import torch
 from sim.cell import Cell
 from sim.device import parse_memory, resolve_device, resolve_dtype
 from sim.engine import memory_plan, simulate_betas, state_rows
-from sim.store import Store
+from sim.grid.store import Store
 from sim.workspace import workspace
 
 FIG7_H = np.linspace(0.05, 0.97, 51)
@@ -373,6 +373,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """The tidy tables of a run directory, rewritten from the whole store at the end of every run.
 
 - `cells.csv`: one row per stored cell with statistics of each quantity's per-sample log.
-- `regimes.csv` and `thresholds.csv`: from `sim.regimes` (slopes, observed and predicted regimes,
+- `regimes.csv` and `thresholds.csv`: from `sim.grid.regimes` (slopes, observed and predicted regimes,
   thresholds, verdicts).
 - `training.csv` (runs with --train): one row per trained cell, statistics of each per-network
   metric after training and the medians of the four quantities before and after.
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from sim.engine import QUANTITIES
-from sim.predictions import Predictor
-from sim.regimes import tables
-from sim.store import StoredCell, StoredTraining
+from sim.grid.predictions import Predictor
+from sim.grid.regimes import tables
+from sim.grid.store import StoredCell, StoredTraining
 
 STATS = ("n", "mean", "median", "std", "se", "nonfinite")
 CELL_COLUMNS = (

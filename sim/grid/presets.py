@@ -1,6 +1,6 @@
 """Named grids for `python -m sim.grid --preset NAME`.
 
-A preset is a list of sub-grids (see `sim.gridspec`) and a one-line description. Flags given on
+A preset is a list of sub-grids (see `sim.grid.spec`) and a one-line description. Flags given on
 the command line replace the corresponding axis in every sub-grid of the preset.
 """
 

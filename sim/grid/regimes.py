@@ -72,8 +72,8 @@ import numpy as np
 from scipy import stats
 
 from sim.cell import Cell
-from sim.predictions import CellPrediction, Predictor
-from sim.store import StoredCell
+from sim.grid.predictions import CellPrediction, Predictor
+from sim.grid.store import StoredCell
 
 DELTA = 0.05
 LEVEL = 0.05

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,20 +30,20 @@ from typing import Any
 
 import numpy as np
 
-from sim import gridspec
 from sim.cell import Cell
-from sim.data import load_dataset
 from sim.device import default_memory_budget, parse_memory, resolve_device
 from sim.engine import memory_plan, simulate_betas
-from sim.exports import write_exports, write_training
-from sim.gridspec import GridError, SubGrid
-from sim.predictions import Predictor
-from sim.presets import DEFAULT_PRESET, PRESETS
-from sim.progress import Progress, group_cost
-from sim.regimes import DELTA, LEVEL
-from sim.runinfo import provenance, write_json
-from sim.store import SCHEMA_VERSION, Store, check_store, training_key
+from sim.grid import spec as gridspec
+from sim.grid.exports import write_exports, write_training
+from sim.grid.predictions import Predictor
+from sim.grid.presets import DEFAULT_PRESET, PRESETS
+from sim.grid.progress import Progress, group_cost
+from sim.grid.regimes import DELTA, LEVEL
+from sim.grid.runinfo import provenance, write_json
+from sim.grid.spec import GridError, SubGrid
+from sim.grid.store import SCHEMA_VERSION, Store, check_store, training_key
 from sim.train import TrainConfig, check_trainable, train_cell
+from sim.train.data import load_dataset
 from sim.workspace import workspace
 
 PROG = "python -m sim.grid"
@@ -367,7 +367,7 @@ def plan(argv: Sequence[str]) -> Plan:
 
     if not args.no_report:
         try:
-            from reports import build_report  # noqa: F401
+            report_builder()
         except Exception as exc:
             raise UsageError(f"the report cannot be built: reports.build_report is not available "
                              f"({type(exc).__name__}: {exc}); give --no-report") from None
@@ -530,11 +530,9 @@ def execute(p: Plan) -> int:
         write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
         status = 0
         if p.report:
-            from reports import build_report
-
             t0 = time.perf_counter()
             try:
-                files.extend(Path(f) for f in build_report(p.out, formats=("html", "pdf")))
+                files.extend(report_builder()(p.out))
             except Exception as exc:
                 print(f"error: building the report failed ({type(exc).__name__}: {exc}); the results "
                       f"and tables in {p.out} are complete", file=sys.stderr)
@@ -551,13 +549,21 @@ def execute(p: Plan) -> int:
     return status
 
 
+def report_builder() -> Callable[[Path], list[Path]]:
+    """OUT -> the report's files (HTML and PDF): the command's last step, and the one place under
+    `sim/` that imports `reports` (which reads stored results, never the other way round)."""
+    from reports import build_report
+
+    return lambda out: [Path(f) for f in build_report(out, formats=("html", "pdf"))]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line entry point; returns the exit status (2 for bad input)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     from sim import landscape  # the landscape preset is not a grid of cells: sim.landscape runs it
 
     if landscape.requested(argv):
-        return landscape.main(argv)
+        return landscape.main(argv, lambda out: report_builder()(out))
     try:
         p = plan(argv)
     except UsageError as exc:
@@ -567,6 +573,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     return execute(p)
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -26,9 +26,9 @@ import torch
 
 from sim import activations
 from sim.cell import Cell
-from sim.data import DATASETS, Dataset, load_dataset
 from sim.device import resolve_device, resolve_dtype
 from sim.engine import QUANTITIES, measure_weights
+from sim.train.data import DATASETS, Dataset, load_dataset
 from sim.weights import WeightSource, make_generator, substream_seed
 
 OPTIMIZERS = ("adam", "sgd")

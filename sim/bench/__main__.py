@@ -1,0 +1,3 @@
+from sim.bench.measure import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from sim.grid.command import main
+
+raise SystemExit(main())
