@@ -210,7 +210,7 @@ def _scaling_section(data: RunData, quantity: str, title: str) -> Section:
     s = Section(title)
     s.blocks.append(Paragraph(
         f"The log–log slope of the median {QUANTITY_WORDS[quantity]} against depth estimates β_c − β "
-        f"(SPEC 4.5): its sign classifies the regime."))
+        f"(docs/theory.md §4.5): its sign classifies the regime."))
     for fam in data.families():
         fig, note = scaling_figure(fam, data.cells_of(fam), data.regimes_of(fam, quantity), quantity)
         if note:
@@ -236,7 +236,8 @@ def _law_section(data: RunData, theory: ModuleType | None, evidence: Evidence,
                              "iid weights and a positively homogeneous activation, or a linear block)."))
     else:
         s.blocks.append(Paragraph(
-            f"Exact second moment (SPEC 4.2). Means of exploding quantities are heavy-tailed: a mean is tested "
+            f"Exact second moment (docs/theory.md §4.2). Means of exploding quantities are heavy-tailed: "
+            f"a mean is tested "
             f"only where it is well estimated, i.e. where the skewness of the mean of n log-normal draws with "
             f"the sample's log-variance v, (e^v + 2)·√(e^v − 1)/√n, is at most {MAX_MEAN_SKEWNESS:g}; t-tests at "
             f"family-wise level {LEVEL:g} (Bonferroni), with Student-t critical values since each standard error "
@@ -257,7 +258,8 @@ def _law_section(data: RunData, theory: ModuleType | None, evidence: Evidence,
                 s.blocks.append(fig)
         s.blocks.append(_moment_table(moments))
     if not laws:
-        s.blocks.append(Note("No stored cell at β = ½ is covered by the critical law (SPEC 4.3), so there is no "
+        s.blocks.append(Note("No stored cell at β = ½ is covered by the critical law (docs/theory.md §4.3), "
+                             "so there is no "
                              "histogram to draw."))
     else:
         fig, note = lognormal_figure(laws)
@@ -268,7 +270,8 @@ def _law_section(data: RunData, theory: ModuleType | None, evidence: Evidence,
         s.blocks.append(_law_table(laws))
     if evidence.leading:
         s.blocks.append(Paragraph(
-            f"Leading-order deviation at finite depth (SPEC 4.8): the Monte Carlo mean of ‖h_L − h_0‖²/‖h_0‖² "
+            f"Leading-order deviation at finite depth (docs/theory.md §4.8): "
+            f"the Monte Carlo mean of ‖h_L − h_0‖²/‖h_0‖² "
             f"against α_L² Σ γ(j−k) κ_σ(γ(j−k)), in cells where the dropped order α_L² L is at most "
             f"{MAX_RELATIVE_BIAS:g}; that relative size is the test's bias allowance."))
         s.blocks.append(_leading_table(evidence.leading))
@@ -348,7 +351,7 @@ def _law_table(laws: list[LawEvidence]) -> Table:
 def _backward_section(data: RunData, theory: ModuleType | None, curves: dict[Family, Curve | None]) -> Section:
     s = Section("Backward pass")
     s.blocks.append(Paragraph(
-        "Gradients p_k = ∂ℓ/∂h_k follow the same trichotomy as the forward pass (SPEC 4.6, theorem for the "
+        "Gradients p_k = ∂ℓ/∂h_k follow the same trichotomy as the forward pass (docs/theory.md §4.6, theorem for the "
         "regimes, conjecture for constants). Same pictures as sections 2 and 3, for ‖p_0 − p_L‖/‖p_L‖."))
     rows = threshold_verdicts(data, theory, "bwd_diff")
     if rows:

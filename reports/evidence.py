@@ -22,7 +22,7 @@ CURVE_POINTS = 40
 
 @dataclass
 class MomentEvidence:
-    """One cell's second-moment checks against the exact law (SPEC 4.2).
+    """One cell's second-moment checks against the exact law (docs/theory.md §4.2).
 
     checks: 'fwd' (E||h_L||^2/||h_0||^2), 'diff' (E||h_L - h_0||^2/||h_0||^2) and 'bwd' (the
     gradient ratio, compared with the same forward closed form: a conjecture says it is close).
@@ -40,7 +40,7 @@ class MomentEvidence:
 
 @dataclass
 class LeadingEvidence:
-    """One cell's mean squared deviation against the leading-order finite-depth formula (SPEC 4.8).
+    """One cell's mean squared deviation against the leading-order finite-depth formula (docs/theory.md §4.8).
 
     relative_bias: alpha_L^2 L, the relative size of the terms the formula drops (theory's own
     statement of its order), used as the bias allowance of the test.

@@ -84,7 +84,7 @@ def moment_figure(family: Family, evidence: list[MomentEvidence],
             cbar.set_label(r"$\beta$ (dimensionless)", fontsize=9)
         else:
             left.legend(fontsize=8, ncols=2 if len(keys) > 4 else 1)
-        fig.suptitle(f"{family_label(family)}{where}: exact second moment (SPEC 4.2)", fontsize=11)
+        fig.suptitle(f"{family_label(family)}{where}: exact second moment (docs/theory.md §4.2)", fontsize=11)
 
     caption = (
         f"Monte Carlo mean of ‖h_L‖²/‖h_0‖² = exp(2·fwd) over independent networks with its 95% interval "
@@ -135,7 +135,7 @@ def lognormal_figure(evidence: list[LawEvidence]) -> tuple[Figure | None, str]:
                    Line2D([], [], color="#c0392b", lw=2, label="predicted Normal(c_σ τ(1−2/d), 4 c_σ τ/d)"),
                    Line2D([], [], color="#1f3b73", ls="--", label="sample mean")]
         fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
-        fig.suptitle("The critical law at β = ½ (SPEC 4.3)", fontsize=11)
+        fig.suptitle("The critical law at β = ½ (docs/theory.md §4.3)", fontsize=11)
 
     caption = (
         "Histogram of log(‖h_L‖²/‖h_0‖²) = 2·fwd over independent networks at β = ½, against the normal "

@@ -6,12 +6,12 @@ Two checks, each a pure function of one cell's samples and theory's closed form:
   exp(2 diff)) against an exact second moment, by a t-test. Means of exploding quantities are
   heavy-tailed, so the test is only run where the mean is *well estimated*: where the sample mean
   of n draws is close enough to normal for a t-test. For a log-normal R with log-variance v
-  (SPEC 4.3 says log R is close to normal) the skewness of R is (e^v + 2) sqrt(e^v - 1) and that of
+  (docs/theory.md §4.3 says log R is close to normal) the skewness of R is (e^v + 2) sqrt(e^v - 1) and that of
   the mean of n draws is this over sqrt(n); it must be at most `MAX_MEAN_SKEWNESS`, with v the
   sample variance of 2 fwd. (At n = 16 that allows v up to about 0.3, at n = 200 about 1.1; beyond
   it a handful of draws dominate the mean, whose sample value and standard error then both fall
   short of the truth and a t-test would report false disagreements.)
-- `lognormal_check`: mean and variance of X = 2 fwd against the normal law of SPEC 4.3 by z-tests,
+- `lognormal_check`: mean and variance of X = 2 fwd against the normal law of docs/theory.md §4.3 by z-tests,
   with the finite-depth bias allowances derived in tests/stats/test_critical_law.py (c^2/L for the
   mean and 2 c^2/L for the variance, c = c_sigma), and a Kolmogorov-Smirnov test of the shape against
   the predicted (not fitted) normal law.
@@ -32,7 +32,7 @@ from scipy import stats
 
 LEVEL = 0.01
 MAX_MEAN_SKEWNESS = 0.5
-# The leading-order deviation formula of SPEC 4.8 drops terms of relative size alpha_L^2 L; it is
+# The leading-order deviation formula of docs/theory.md §4.8 drops terms of relative size alpha_L^2 L; it is
 # tested only where that is at most a quarter, with the dropped size itself as the bias allowance.
 MAX_RELATIVE_BIAS = 0.25
 

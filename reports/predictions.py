@@ -166,7 +166,7 @@ def deviation_moment(theory: ModuleType | None, cell: Any) -> float | None:
 
 
 def leading_deviation(theory: ModuleType | None, cell: Any) -> float | None:
-    """Leading-order E||h_L - h_0||^2/||h_0||^2 at finite depth (SPEC 4.8), or None."""
+    """Leading-order E||h_L - h_0||^2/||h_0||^2 at finite depth (docs/theory.md §4.8), or None."""
     if theory is None or cell is None or not hasattr(theory, "finite_depth_deviation"):
         return None
     value = safe(lambda: theory.finite_depth_deviation(cell), theory)

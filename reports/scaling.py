@@ -1,6 +1,6 @@
 """Depth scaling: the median deviation against L on log–log axes, beside the predicted slopes.
 
-SPEC 4.5: in the identity regime the median deviation shrinks like L^(beta_c - beta), at beta_c it
+docs/theory.md §4.5: in the identity regime the median deviation shrinks like L^(beta_c - beta), at beta_c it
 tends to a constant, below it grows without bound. The fitted slope over depths therefore estimates
 beta_c - beta. This figure is a pure function of cells.csv (the points) and regimes.csv (the
 predicted asymptotic and finite-depth slopes).

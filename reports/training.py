@@ -23,7 +23,7 @@ NO_TRAINING = "No training data in this run: the before/after training panels ar
 
 INTRODUCTION = (
     "Each cell's networks (input layer, the residual stack at its initialization, output layer) were trained "
-    "briefly and measured again (SPEC 5). Performance is the mean over the networks that stayed finite; a "
+    "briefly and measured again (docs/theory.md §5). Performance is the mean over the networks that stayed finite; a "
     "network whose loss or weights became non-finite counts as diverged. The learning rate was chosen per cell "
     "on a validation split among the values tried. Read the maps against the critical line: theory locates the "
     "regimes at initialization, and these panels show how they shape trainability and whether they survive "

@@ -277,7 +277,7 @@ def performance_figure(group: Group, metric: Metric, curve: Curve | None, thresh
         f"{'the regularity' if over_reg else 'depth'} and β: the mean over each cell's networks that did not "
         f"diverge (column {metric.column} of training.csv); "
         f"{'brighter is better' if metric.higher_is_better else 'brighter is a lower loss, i.e. better'}. "
-        f"Theory (SPEC 5) expects performance to peak in a band near the critical line (solid: asymptotic "
+        f"Theory (docs/theory.md §5) expects performance to peak in a band near the critical line (solid: asymptotic "
         f"β_c; dashed: finite-depth threshold, where thresholds.csv has it) and to collapse deep in the explode "
         f"regime below it. × k/n: k of the cell's n networks diverged in training.{remark} "
         + performance_summary(group, metric, theory, thresholds))
@@ -435,7 +435,8 @@ def _regularity_figure(group: Group, reg: float | None, rows: list[Row], columns
         f"Regularity of the trained weights V_k along the layer index for {group.label}{where}: the median over "
         f"networks of max_k ‖V_k‖, max_k ‖V_k+1 − V_k‖ and Σ_k ‖V_k+1 − V_k‖² (Frobenius norms) against depth on "
         f"log–log axes, one colour and marker per β; points are the cells, lines the least-squares fit of log "
-        f"value on log L, whose slope (± its standard error, from three depths on) the legend gives per β. SPEC 5: "
+        f"value on log L, whose slope (± its standard error, from three depths on) the legend gives per β. "
+        f"docs/theory.md §5: "
         f"the slopes estimate how trained weights scale with L. Reference points: the largest layer has slope 0 "
         f"when the weights stay of order one. Weights that are rough along k, as at an i.i.d. or fGn "
         f"initialization (increments of order one), give slope 0 for the largest increment and +1 for the "

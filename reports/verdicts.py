@@ -404,7 +404,7 @@ def threshold_verdicts(data: RunData, theory: ModuleType | None, quantity: str =
 def _threshold_status(row: Row, claims: list[Any], reps: dict[tuple, Any]) -> str:
     """The status of the asymptotic beta_c: the weakest among the registry claims that set it for the
     family (e.g. theorem for iid, conjecture for fgn); '—' when theory is unavailable. Backward rows
-    also count the forward beta_c claims: gradients follow the same trichotomy (SPEC 4.6)."""
+    also count the forward beta_c claims: gradients follow the same trichotomy (docs/theory.md §4.6)."""
     wanted = ("regimes_bwd", "regimes") if row["quantity"] == "bwd_diff" else ("regimes",)
     statuses = [str(c.status) for c in claims if evidence_kind(c) in wanted and _covers_family(c, row, reps)]
     statuses = [s for s in statuses if s in STATUS_ORDER]

@@ -57,7 +57,7 @@ def beta_block(cell: Cell) -> int:
 
 @dataclass
 class SimResult:
-    """Per-sample natural logs of the four quantities of SPEC section 3 for one cell.
+    """Per-sample natural logs of the four quantities of docs/theory.md §3 for one cell.
 
     logs[q]: float64 array (samples,) for q in fwd, diff, bwd, bwd_diff.
     trajectory (when asked): 'log_h' (samples, L+1) = log ||h_k|| / ||h_0||, k = 0..L, and

@@ -2,7 +2,7 @@
 
 Every entry of V_k (and W_k for `res3`) is a zero-mean Gaussian (or uniform, iid only) process
 along the layer index k = 0..L-1, independent across the d x d positions, with per-layer variance
-1/d (SPEC section 2):
+1/d (docs/theory.md §2):
 
 - `iid`: independent layers; N(0, 1/d) or U[-sqrt(3/d), sqrt(3/d)].
 - `fgn`: fractional Gaussian noise of Hurst index H, by circulant embedding (Davies-Harte, of
@@ -55,7 +55,7 @@ _FGN_CHUNK = 256
 # Relative size below which a negative circulant eigenvalue is rounding error, not a failure.
 _EMBED_TOL = 1e-10
 # Eigenvalues of a covariance below this fraction of the largest are dropped by the spectral root.
-_SPECTRAL_CUTOFF = 1e-13
+_EIGENVALUE_CUTOFF = 1e-13
 
 
 def substream_seed(seed: int, *parts: object) -> int:
@@ -147,7 +147,7 @@ def _spectral_root_cached(kind: str, param: float, length: int, depth: int | Non
 def spectral_root(cov: np.ndarray) -> np.ndarray:
     """F (L, r) with F F^T = cov up to the dropped eigenvalues (< 1e-13 of the largest)."""
     eig, vec = np.linalg.eigh(cov)
-    keep = eig > _SPECTRAL_CUTOFF * eig.max()
+    keep = eig > _EIGENVALUE_CUTOFF * eig.max()
     return vec[:, keep] * np.sqrt(eig[keep])[None, :]
 
 

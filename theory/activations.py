@@ -1,6 +1,6 @@
 """Gaussian moments of the activations: c_sigma, Hermite coefficients and the kernel kappa_sigma.
 
-Conventions (SPEC 4.2, 4.8): Z ~ N(0, 1); X, Y standard normals with correlation rho; q is the
+Conventions (docs/theory.md §4.2, §4.8): Z ~ N(0, 1); X, Y standard normals with correlation rho; q is the
 per-coordinate variance of the pre-activation (q = ||h_0||^2 / d in res3).
 
     c_sigma(q)      = E[sigma(sqrt(q) Z)^2] / q
@@ -161,7 +161,7 @@ def hermite_slope(activation: str, negative_slope: float | sympy.Expr = 0.01) ->
 def hermite_order(activation: str, negative_slope: float | sympy.Expr = 0.01) -> int:
     """Index of the first non-zero Hermite coefficient of sigma: 0 (E sigma(Z) != 0) or 1 (odd).
 
-    This index sets the fgn threshold (SPEC 4.8): sum gamma_H^(n+1) with n = this index dominates.
+    This index sets the fgn threshold (docs/theory.md §4.8): sum gamma_H^(n+1) with n = this index dominates.
     For the activations of the project it does not depend on q (for gelu mu_0(q) > 0 for all q,
     for tanh mu_1(q) = E tanh'(sqrt(q) Z) > 0).
     """

@@ -1,9 +1,9 @@
-"""The registry of encoded predictions: every claim of SPEC section 4 and of the ODE-discretization
+"""The registry of encoded predictions: every claim of docs/theory.md §4 and of the ODE-discretization
 theory (steppers, antisym block), with status and scope.
 
-Each `Claim` carries its formula (sympy, written with a generic c_sigma), its status in the
-SPEC's words, its source, a one-sentence statement and the predicate saying which cells it
-covers. `claims()` lists them all; `claims_for(cell)` those that apply to a cell.
+Each `Claim` carries its formula (sympy, written with a generic c_sigma), its status (one of the
+four defined in docs/theory.md), its source, a one-sentence statement and the predicate saying which
+cells it covers. `claims()` lists them all; `claims_for(cell)` those that apply to a cell.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def _finite_depth_threshold(cell: Cell) -> bool:
     return euler_residual(cell) or antisym_covered(cell)
 
 
-def _spec_claims() -> list[Claim]:
-    """The claims of SPEC section 4, in SPEC order."""
+def _section4_claims() -> list[Claim]:
+    """The claims of docs/theory.md §4, in the order of docs/theory.md."""
     half = sympy.Rational(1, 2)
     step = (1 + _c * alpha**2) ** L
     order = sympy.Symbol("n_0", integer=True, nonnegative=True)
@@ -104,29 +104,29 @@ def _spec_claims() -> list[Claim]:
               "iid weights (or fgn with H = 1/2), res1 / res3 / linear with Euler steps, every activation",
               _iid_residual),
         Claim("iid-exact-moment", "Exact forward second moment", "exact",
-              "derived here, SPEC 4.2", sympy.Eq(_moment, step),
+              "derived here, docs/theory.md §4.2", sympy.Eq(_moment, step),
               "For i.i.d. symmetric weights of variance 1/d and res3 with a positively homogeneous "
               "sigma (or the V h block, c_sigma = 1), E||h_L||^2/||h_0||^2 = (1 + c_sigma "
               "alpha_L^2)^L at every width.",
               "iid, res3 with relu / leaky_relu / identity, or linear", exact_moment_applies),
         Claim("iid-exact-deviation", "Exact second moment of the deviation", "exact",
-              "derived here, SPEC 4.2", sympy.Eq(_deviation, step - 1),
+              "derived here, docs/theory.md §4.2", sympy.Eq(_deviation, step - 1),
               "Because h_k - h_0 is a martingale, E||h_L - h_0||^2/||h_0||^2 = (1 + c_sigma "
               "alpha_L^2)^L - 1 exactly in the same cells.",
               "iid, res3 with relu / leaky_relu / identity, or linear", exact_moment_applies),
         Claim("iid-moment-limit", "Depth limit of the exact moment", "exact",
-              "derived here, SPEC 4.2 (sympy.limit)", sympy.Limit(step, L, sympy.oo),
+              "derived here, docs/theory.md §4.2 (sympy.limit)", sympy.Limit(step, L, sympy.oo),
               "As L grows the exact second moment tends to infinity for beta < 1/2, to "
               "exp(c_sigma) at beta = 1/2 and to 1 for beta > 1/2, as sympy's limit computes.",
               "iid, res3 with relu / leaky_relu / identity, or linear", exact_moment_applies),
         Claim("res1-conditional-step", "Exact conditional step of res1", "exact",
-              "SPEC 4.2",
+              "docs/theory.md §4.2",
               sympy.Eq(expect(sympy.Symbol(r"\|h_{k+1}\|^{2} \mid h_{k}")),
                        sympy.Symbol(r"\|h_{k}\|^{2}") + alpha**2 * sympy.Symbol(r"\|\sigma(h_{k})\|^{2}")),
               "For res1 with i.i.d. weights, E[||h_(k+1)||^2 | h_k] = ||h_k||^2 + alpha_L^2 "
               "||sigma(h_k)||^2 exactly; iterating it is not exact because the state's law drifts.",
               "iid, res1 or linear", _iid_res1),
-        Claim("res1-first-layer", "Exact first layer of res1", "exact", "SPEC 4.2",
+        Claim("res1-first-layer", "Exact first layer of res1", "exact", "docs/theory.md §4.2",
               sympy.Eq(sympy.Symbol(r"\mathbb{E}\|h_1\|^2/\|h_0\|^2"),
                        1 + alpha**2 * sympy.Symbol("F_sigma")),
               "For res1 with i.i.d. weights and a random unit input the first layer multiplies "
@@ -135,32 +135,32 @@ def _spec_claims() -> list[Claim]:
               "iid, res1 or linear, input law known exactly",
               lambda c: _iid_res1(c) and input_factor_is_exact(c)),
         Claim("width-limit-recursion", "One-dimensional recursion at large width", "asymptotic",
-              "derived here, SPEC 4.2",
+              "derived here, docs/theory.md §4.2",
               sympy.Eq(q_next, q_k + alpha**2 * expect(sigma(sympy.sqrt(q_k) * z) ** 2)),
               "At large width q_k = ||h_k||^2/d follows q_(k+1) = q_k + alpha_L^2 E[sigma(sqrt(q_k) "
               "Z)^2] for res3 and res1 alike; for res1 relu this gives (1 + alpha_L^2/2)^L, which "
               "finite widths exceed.",
               "iid, res1 / res3 / linear (asymptotic in width)", _iid_residual),
         Claim("critical-lognormal", "Log-normal law of the output norm", "asymptotic",
-              "SPEC 4.3; Li, Nica, Roy, NeurIPS 2021",
+              "docs/theory.md §4.3; Li, Nica, Roy, NeurIPS 2021",
               sympy.Eq(log_ratio, normal(_c * tau * (1 - 2 / d), 4 * _c * tau / d)),
               "The network is an Euler scheme of dH = sqrt(c_sigma/d) ||H|| dB on [0, tau], so "
               "log(||h_L||^2/||h_0||^2) is close to Normal(c_sigma tau (1 - 2/d), 4 c_sigma tau/d) "
               "with tau = L^(1-2 beta); at beta < 1/2 its mean grows like c_sigma tau.",
               "iid, res3 with relu / leaky_relu / identity, or linear", exact_moment_applies),
         Claim("fgn-res3-mean", "fGn threshold, res3 with E sigma(Z) != 0", "conjecture",
-              "derived here, SPEC 4.4 and 4.8", sympy.Eq(_beta_c, sympy.Max(half, H)),
+              "derived here, docs/theory.md §4.4 and 4.8", sympy.Eq(_beta_c, sympy.Max(half, H)),
               "With fGn weights of Hurst index H and an activation of non-zero Gaussian mean "
               "(relu, leaky_relu with a < 1, gelu), res3 has beta_c = max(1/2, H).",
               "fgn (H != 1/2), res3, relu / leaky_relu (a < 1) / gelu", lambda c: _res3_order(c, 0)),
         Claim("fgn-res3-odd", "fGn threshold, res3 with odd sigma", "conjecture",
-              "derived here, SPEC 4.4 and 4.8", sympy.Eq(_beta_c, sympy.Max(half, 2 * H - 1)),
+              "derived here, docs/theory.md §4.4 and 4.8", sympy.Eq(_beta_c, sympy.Max(half, 2 * H - 1)),
               "With fGn weights and an odd activation (tanh, identity), res3 has beta_c = "
               "max(1/2, 2H - 1).",
               "fgn (H != 1/2), res3, tanh / identity / leaky_relu (a = 1)",
               lambda c: _res3_order(c, 1)),
         Claim("fgn-res1", "fGn threshold, res1 and linear", "conjecture",
-              "derived here, SPEC 4.4 and 4.8", sympy.Eq(_beta_c, sympy.Max(half, H)),
+              "derived here, docs/theory.md §4.4 and 4.8", sympy.Eq(_beta_c, sympy.Max(half, H)),
               "With fGn weights res1 (and the linear block) has beta_c = max(1/2, H) for every "
               "activation, since sum_(j,k) gamma_H(j-k) = L^(2H) and sigma(h_0) != 0.",
               "fgn (H != 1/2), res1 or linear",
@@ -175,20 +175,20 @@ def _spec_claims() -> list[Claim]:
               "fbm) and alpha_L = 1/L, the ResNet is an Euler scheme of the neural ODE "
               "dH/dt = V(t) sigma(W(t) H) on [0, 1].",
               "smooth, shared or fbm weights, beta = 1", _continuous_residual),
-        Claim("smooth-critical-beta", "Threshold of smooth weights", "conjecture", "SPEC 4.4",
+        Claim("smooth-critical-beta", "Threshold of smooth weights", "conjecture", "docs/theory.md §4.4",
               sympy.Eq(_beta_c, 1),
               "For smooth, shared and fbm weights the boundary between explosion and identity is "
               "beta_c = 1.",
               "smooth, shared or fbm weights", _continuous_residual),
         Claim("iid-deviation-slope", "Depth slope of the exact deviation", "exact",
-              "derived here, SPEC 4.2 and 4.5",
+              "derived here, docs/theory.md §4.2 and 4.5",
               sympy.Eq(sympy.Limit(sympy.Derivative(sympy.log(step - 1) / 2, L) * L, L, sympy.oo),
                        half - beta),
               "In the cells of the exact law the root-mean-square deviation has the exact depth "
               "profile sqrt((1 + c_sigma alpha_L^2)^L - 1), whose log-log slope tends to 1/2 - beta "
               "for beta > 1/2; the median follows it at large depth.",
               "iid, res3 with relu / leaky_relu / identity, or linear", exact_moment_applies),
-        Claim("deviation-slope", "Depth slope of the deviation", "conjecture", "SPEC 4.5",
+        Claim("deviation-slope", "Depth slope of the deviation", "conjecture", "docs/theory.md §4.5",
               sympy.Eq(_slope, _beta_c - beta),
               "In the identity regime the median deviation ||h_L - h_0||/||h_0|| scales as "
               "L^(beta_c - beta); at beta_c it tends to a non-zero constant and below it grows "
@@ -196,7 +196,7 @@ def _spec_claims() -> list[Claim]:
               "every cell outside the exact law, except res1 / linear with fgn of H < 1/2",
               _generic_slope),
         Claim("res1-rough-deviation-slope", "Depth slope for res1 with rough fGn", "conjecture",
-              "derived here, SPEC 4.8", sympy.Eq(_slope, sympy.Max(H - beta, 1 - 2 * beta)),
+              "derived here, docs/theory.md §4.8", sympy.Eq(_slope, sympy.Max(H - beta, 1 - 2 * beta)),
               "For res1 and linear with fGn of H < 1/2 the first-order deviation scales as "
               "L^(H - beta) and a second-order drift as L^(1 - 2 beta), so the slope in the "
               "identity regime is the larger of H - beta and 1 - 2 beta.",
@@ -206,14 +206,14 @@ def _spec_claims() -> list[Claim]:
               "Gradients dl/dh_k follow the same explode / identity / non-trivial trichotomy in "
               "beta as the forward pass.",
               "iid weights (or fgn with H = 1/2)", _iid_residual),
-        Claim("backward-moment", "Backward second moment", "conjecture", "SPEC 4.6",
+        Claim("backward-moment", "Backward second moment", "conjecture", "docs/theory.md §4.6",
               sympy.Eq(_backward, step),
               "The gradient's second-moment ratio is close to the forward (1 + c_sigma "
               "alpha_L^2)^L, but not equal to it exactly because the Jacobians are correlated "
               "with the states.",
               "iid, res3 with relu / leaky_relu / identity, or linear", exact_moment_applies),
         Claim("correlation-ode", "Cosine of two inputs", "asymptotic",
-              "SPEC 4.7 (generalized here to homogeneous sigma)",
+              "docs/theory.md §4.7 (generalized here to homogeneous sigma)",
               sympy.Eq(sympy.Derivative(rho_t, t), _kappa(rho_t) - _c * rho_t),
               "At infinite width the cosine of two hidden states obeys d rho/dt = kappa_sigma(rho) "
               "- c_sigma rho on [0, tau] (for relu (f(rho) - rho)/2), so explosion drives it to 1 "
@@ -227,13 +227,13 @@ def _spec_claims() -> list[Claim]:
               "on [0, 1], for res3 with homogeneous sigma dH = sqrt(c_sigma/d) ||H|| dB.",
               "iid weights (or fgn with H = 1/2), beta = 1/2", _iid_residual),
         Claim("finite-depth-res3", "Leading-order deviation at finite depth, res3", "asymptotic",
-              "derived here, SPEC 4.8", sympy.Eq(_deviation, dev_sum),
+              "derived here, docs/theory.md §4.8", sympy.Eq(_deviation, dev_sum),
               "To order alpha_L^2, E||h_L - h_0||^2/||h_0||^2 = alpha_L^2 sum_(j,k) gamma(j-k) "
               "kappa_sigma(gamma(j-k)) for res3 with stationary weights (L c_sigma alpha_L^2 for iid).",
               "res3 with iid, fgn, smooth or shared weights",
               lambda c: _stationary_finite(c, True)),
         Claim("finite-depth-res1", "Leading-order deviation at finite depth, res1", "asymptotic",
-              "derived here, SPEC 4.8", sympy.Eq(_deviation, res1_sum),
+              "derived here, docs/theory.md §4.8", sympy.Eq(_deviation, res1_sum),
               "To order alpha_L^2, res1 and linear give alpha_L^2 sum_(j,k) gamma(j-k) F_sigma with "
               "F_sigma = E||sigma(h_0)||^2/||h_0||^2 (for fgn alpha_L^2 L^(2H) F_sigma; with H < 1/2 "
               "a second-order drift of relative size alpha_L^2 L/d, not encoded, wins only at very "
@@ -241,20 +241,20 @@ def _spec_claims() -> list[Claim]:
               "res1 or linear with iid, fgn, smooth or shared weights",
               lambda c: _stationary_finite(c, False)),
         Claim("finite-depth-fbm", "Leading-order deviation at finite depth, fbm", "asymptotic",
-              "derived here, SPEC 4.8", sympy.Eq(_deviation, fbm_sum),
+              "derived here, docs/theory.md §4.8", sympy.Eq(_deviation, fbm_sum),
               "For fbm weights the same order-alpha_L^2 formula holds with the covariance C(j,k) of "
               "B_H(t_j), B_H(t_k) in place of gamma and the kernel evaluated at the two variances "
               "t_j^(2H), t_k^(2H).",
               "fbm weights, every block", lambda c: euler_residual(c) and c.init == "fbm"),
         Claim("hermite-threshold", "Threshold from the first Hermite coefficient", "asymptotic",
-              "derived here, SPEC 4.8",
+              "derived here, docs/theory.md §4.8",
               sympy.Eq(_beta_c, sympy.Max(half, 1 - (order + 1) * (1 - H))),
               "Since sum_(j,k) gamma_H(j-k)^(n+1) grows like L^max(1, 2-(n+1)(2-2H)), the first "
               "non-zero Hermite coefficient n_0 of sigma sets the large-L threshold of res3 with "
               "fGn weights.",
               "fgn (H != 1/2), res3", lambda c: _fgn(c) and c.block == "res3"),
         Claim("finite-depth-threshold", "Finite-depth threshold", "asymptotic",
-              "derived here, SPEC 4.4 and 4.8",
+              "derived here, docs/theory.md §4.4 and 4.8",
               sympy.Eq(beta_star, slope_fit(sympy.log(sympy.Symbol("S(L)"))) / 2),
               "Over a set of depths, the predicted log-log slope of the deviation crosses zero at "
               "beta* = half the fitted slope of log S(L), S the beta-free double sum; this, not the "
@@ -264,7 +264,7 @@ def _spec_claims() -> list[Claim]:
 
 
 def claims() -> list[Claim]:
-    """Every encoded claim: SPEC section 4 in SPEC order, then ResNets as ODE discretizations
+    """Every encoded claim: docs/theory.md §4 in the order of docs/theory.md, then ResNets as ODE discretizations
     (`theory.claims_antisym`)."""
     return list(_registry())
 
@@ -273,7 +273,7 @@ def claims() -> list[Claim]:
 def _registry() -> tuple[Claim, ...]:
     """Built once: the claims are immutable and sympy makes building them slow (tens of ms), while
     `claims_for` is called for every cell of a grid."""
-    return (*_spec_claims(), *antisym_claims())
+    return (*_section4_claims(), *antisym_claims())
 
 
 def claims_for(cell: Cell) -> list[Claim]:

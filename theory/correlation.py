@@ -1,4 +1,4 @@
-"""Two inputs at infinite width (SPEC 4.7, status 'asymptotic').
+"""Two inputs at infinite width (docs/theory.md §4.7, status 'asymptotic').
 
 For iid res3 with homogeneous sigma and infinite width, the per-coordinate covariances of the
 two hidden states follow q_i' = q_i (1 + c alpha^2) and q_12' = q_12 + alpha^2 sqrt(q_1 q_2)
@@ -7,7 +7,7 @@ time t = k alpha^2 (t in [0, tau], tau = L^(1 - 2 beta)) this is
 
     d rho / dt = kappa_sigma(rho) - c_sigma rho,
 
-which for relu is SPEC's (f(rho) - rho) / 2 with f the arc-cosine function 2 kappa_relu. It is 0
+which for relu is docs/theory.md §4.7's (f(rho) - rho) / 2 with f the arc-cosine function 2 kappa_relu. It is 0
 for the identity (a linear network keeps cosines at infinite width) and its fixed point rho = 1
 attracts: explosion (tau -> oo) collapses the inputs, identity (tau -> 0) freezes rho.
 """

@@ -1,4 +1,4 @@
-"""Correlations of the weight processes along the layer index (SPEC 2), in numpy and sympy.
+"""Correlations of the weight processes along the layer index (docs/theory.md §2), in numpy and sympy.
 
 Every weight entry is a unit-variance process along k (times 1/sqrt(d)); these are its
 correlations: gamma(n) between layers k and k + n for the stationary families, C(j, k) for fbm.

@@ -1,4 +1,4 @@
-"""Critical exponent, regime and depth exponent of a cell (SPEC 4.1, 4.4, 4.5).
+"""Critical exponent, regime and depth exponent of a cell (docs/theory.md §4.1, §4.4, §4.5).
 
 The regime is decided by exact sympy comparison of beta (an exact rational, see
 `theory.symbols.exact`) with beta_c: beta = 0.5 against beta_c = 1/2 is exactly 'non-trivial'.
@@ -32,10 +32,10 @@ def critical_beta_expr(block: str, activation: str, init: str,
     without damping, 1 for shared, smooth or damped; the same for every stepper), NotCovered for
     other activations and for fgn / fbm.
 
-    - iid: 1/2 (theorem, SPEC 4.1).
-    - smooth, shared, fbm: 1 (the ResNet is an Euler scheme of a neural ODE; SPEC 4.4).
+    - iid: 1/2 (theorem, docs/theory.md §4.1).
+    - smooth, shared, fbm: 1 (the ResNet is an Euler scheme of a neural ODE; docs/theory.md §4.4).
     - fgn: Max(1/2, 1 - (n + 1)(1 - H)) where n is the index of the first non-zero Hermite
-      coefficient of the function whose mean over the weights drives the sum (SPEC 4.8):
+      coefficient of the function whose mean over the weights drives the sum (docs/theory.md §4.8):
       res3: n = 0 when E sigma(Z) != 0 (relu, leaky a < 1, gelu) giving Max(1/2, H), and n = 1
       for odd sigma (tanh, identity, leaky a = 1) giving Max(1/2, 2H - 1).
       res1 and linear: V_k sigma(h_0) has no W to average over, sigma(h_0) != 0 for a random
@@ -113,11 +113,11 @@ def rough_res1(cell: Cell) -> bool:
 
 
 def depth_exponent(cell: Cell) -> sympy.Expr:
-    """Predicted large-L log-log slope of the median ||h_L - h_0|| / ||h_0|| against L (SPEC 4.5).
+    """Predicted large-L log-log slope of the median ||h_L - h_0|| / ||h_0|| against L (docs/theory.md §4.5).
 
     identity regime: beta_c - beta; 'non-trivial': 0; 'explode': sympy.oo, meaning unbounded
     growth (the deviation grows faster than any fixed power can describe; no slope is predicted).
-    One refinement, derived from SPEC 4.8: for res1 / linear with fgn of H < 1/2 the first-order
+    One refinement, derived from docs/theory.md §4.8: for res1 / linear with fgn of H < 1/2 the first-order
     deviation scales as L^(H - beta) while the second-order drift, of relative size alpha_L^2 L / d,
     scales as L^(1 - 2 beta); the larger wins, so the slope is Max(H - beta, 1 - 2 beta), which
     is 1 - 2 beta (not 1/2 - beta) just above beta_c = 1/2.

@@ -1,4 +1,4 @@
-"""The leading-order deviation at finite depth and the finite-depth threshold (SPEC 4.8).
+"""The leading-order deviation at finite depth and the finite-depth threshold (docs/theory.md §4.8).
 
 Linearizing h_k ~ h_0, h_L - h_0 ~ alpha_L sum_k V_{k+1} f_k with f_k = sigma(W_{k+1} h_0) (res3)
 or sigma(h_0) (res1, linear). With V independent of W, centred, entries of correlation gamma along

@@ -76,8 +76,8 @@ def _status(cell: Cell, regime_name: str) -> tuple[str, str]:
     if cell.init in CONTINUOUS_INITS:
         if regime_name == "non-trivial":
             return "theorem", f"{MARION}; Chen et al., NeurIPS 2018"
-        return "conjecture", "derived here, SPEC 4.4 (beta_c = 1 boundary)"
-    return "conjecture", "derived here, SPEC 4.4"
+        return "conjecture", "derived here, docs/theory.md §4.4 (beta_c = 1 boundary)"
+    return "conjecture", "derived here, docs/theory.md §4.4"
 
 
 def _sde_diffusion(cell: Cell) -> sympy.Expr:
@@ -157,4 +157,4 @@ def limit_object(cell: Cell) -> LimitObject:
         return LimitObject(name, "neural ODE", status, source, sympy.Eq(lhs, field),
                            drift=field, diffusion=sympy.Integer(0), horizon=sympy.Integer(1))
     raise NotCovered(f"{cell.label()}: no limit object is derived for fgn weights with H != 1/2 "
-                     "at beta = beta_c (the SPEC gives only the critical exponent there)")
+                     "at beta = beta_c (docs/theory.md gives only the critical exponent there)")

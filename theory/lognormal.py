@@ -1,4 +1,4 @@
-"""The log-normal law at criticality (SPEC 4.3, status 'asymptotic').
+"""The log-normal law at criticality (docs/theory.md §4.3, status 'asymptotic').
 
 For iid res3 with homogeneous sigma (and the V h block, c = 1) the network is an Euler scheme,
 with step alpha_L^2 = tau / L, of dH_t = sqrt(c_sigma / d) ||H_t|| dB_t on [0, tau],
@@ -7,7 +7,7 @@ Ito's formula for R = ||H||^2 gives d log R = 2 sqrt(c/d) dW + c (1 - 2/d) dt, h
 
     log(||h_L||^2 / ||h_0||^2) ~ Normal(c tau (1 - 2/d), 4 c tau / d).
 
-E exp of it is exp(c tau), the L -> oo limit of the exact (1 + c tau / L)^L (SPEC 4.2).
+E exp of it is exp(c tau), the L -> oo limit of the exact (1 + c tau / L)^L (docs/theory.md §4.2).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def lognormal_law_expr(activation: str = "relu",
 def lognormal_law(cell: Cell) -> tuple[sympy.Expr, sympy.Expr]:
     """(mean, variance) for the cell: c tau (1 - 2/d), 4 c tau / d with tau = L^(1 - 2 beta)."""
     if not exact_moment_applies(cell):
-        raise NotCovered(f"{cell.label()}: the log-normal law (SPEC 4.3) is derived for iid "
+        raise NotCovered(f"{cell.label()}: the log-normal law (docs/theory.md §4.3) is derived for iid "
                          "weights with res3 and homogeneous sigma, or the V h block")
     mean, var = lognormal_law_expr(activation_of(cell), slope_of(cell))
     tau_value = sympy.Integer(cell.depth) ** (1 - 2 * exact(cell.beta, "beta"))

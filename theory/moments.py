@@ -1,6 +1,6 @@
-"""Second moments of the forward pass (SPEC 4.2) and their limits in depth.
+"""Second moments of the forward pass (docs/theory.md §4.2) and their limits in depth.
 
-Exact (SPEC 4.2, any width): for iid weights with symmetric entries of variance 1/d and either
+Exact (docs/theory.md §4.2, any width): for iid weights with symmetric entries of variance 1/d and either
 res3 with homogeneous sigma, or the V h block (linear, res1 with identity),
 
     E ||h_L||^2 / ||h_0||^2 = (1 + c_sigma alpha_L^2)^L,   E ||h_L - h_0||^2 / ||h_0||^2 = that - 1.
@@ -65,7 +65,7 @@ def _require_homogeneous(activation: str) -> None:
 def _exact_law_parts(cell: Cell) -> tuple[sympy.Expr, sympy.Expr]:
     """(1 + c alpha^2, L) for a cell in the exact law's scope, else NotCovered."""
     if not exact_moment_applies(cell):
-        raise NotCovered(f"{cell.label()}: the exact second moment (SPEC 4.2) covers iid weights "
+        raise NotCovered(f"{cell.label()}: the exact second moment (docs/theory.md §4.2) covers iid weights "
                          "with res3 and homogeneous sigma, or the V h block; not this cell")
     c = c_sigma(activation_of(cell), slope_of(cell))
     step = 1 + c * sympy.Integer(cell.depth) ** (-2 * exact(cell.beta, "beta"))
@@ -144,7 +144,7 @@ def width_limit_recursion_expr(activation: str = "tanh",
                                negative_slope: float | sympy.Expr = 0.01) -> sympy.Eq:
     """q_{k+1} = q_k + alpha_L^2 E[sigma(sqrt(q_k) Z)^2]: the width-limit recursion of q_k = ||h_k||^2/d.
 
-    Derived here (SPEC 4.2): at large width the coordinates of W h_k (res3) or of h_k itself
+    Derived here (docs/theory.md §4.2): at large width the coordinates of W h_k (res3) or of h_k itself
     (res1: h_{k+1} - h_k = alpha V sigma(h_k) is Gaussian given h_k, independent of h_k, so
     Gaussian coordinates stay Gaussian) are N(0, q_k) and ||sigma(.)||^2 / d concentrates.
     Status 'asymptotic' (large width); for homogeneous sigma it gives (1 + c alpha^2)^L.
@@ -190,7 +190,7 @@ def exact_deviation_slope(cell: Cell, depths: list[int] | tuple[int, ...]) -> fl
     """Least-squares slope of 1/2 log E||h_L - h_0||^2/||h_0||^2 (the exact law) against log L.
 
     An exact prediction for the root-mean-square deviation over the given depths; as L -> oo it
-    tends to 1/2 - beta for beta > 1/2 (SPEC 4.5). Evaluated in float64 through log1p/expm1.
+    tends to 1/2 - beta for beta > 1/2 (docs/theory.md §4.5). Evaluated in float64 through log1p/expm1.
     """
     if len(set(depths)) < 2:
         raise ValueError(f"depths={list(depths)!r} is not allowed: expected two distinct depths")

@@ -12,7 +12,7 @@ from sim.cell import Cell
 from theory.symbols import exact
 
 HOMOGENEOUS_ACTIVATIONS = ("relu", "leaky_relu", "identity")
-# The blocks of SPEC section 4, whose claims are derived for the Euler step h + alpha f(h).
+# The blocks of docs/theory.md §4, whose claims are derived for the Euler step h + alpha f(h).
 RESIDUAL_BLOCKS = ("res1", "res3", "linear")
 # Inits whose weights are continuous functions of t = k / L: the ResNet discretizes an ODE.
 CONTINUOUS_INITS = ("smooth", "shared", "fbm")
@@ -24,7 +24,7 @@ class NotCovered(ValueError):
 
 
 def euler_residual(cell: Cell) -> bool:
-    """True for the cells SPEC section 4 is about: a residual block (res1, res3, linear) with the
+    """True for the cells docs/theory.md §4 is about: a residual block (res1, res3, linear) with the
     Euler stepper. Heun and RK4 steps of these blocks, and the antisym block, are other networks."""
     return cell.block in RESIDUAL_BLOCKS and cell.stepper == "euler"
 
@@ -32,10 +32,10 @@ def euler_residual(cell: Cell) -> bool:
 def require_euler_residual(cell: Cell) -> None:
     """NotCovered unless `euler_residual(cell)` (antisym cells are handled by `theory.antisym`)."""
     if cell.block not in RESIDUAL_BLOCKS:
-        raise NotCovered(f"{cell.label()}: the SPEC 4 laws are derived for res1, res3 and linear blocks, "
+        raise NotCovered(f"{cell.label()}: the docs/theory.md §4 laws are derived for res1, res3 and linear blocks, "
                          f"not {cell.block!r}")
     if cell.stepper != "euler":
-        raise NotCovered(f"{cell.label()}: the SPEC 4 laws are derived for the Euler step h + alpha f(h); "
+        raise NotCovered(f"{cell.label()}: the docs/theory.md §4 laws are derived for the Euler step h + alpha f(h); "
                          f"nothing is derived for stepper={cell.stepper!r} with block {cell.block!r}")
 
 
@@ -70,7 +70,7 @@ def residual_is_linear(cell: Cell) -> bool:
 
 
 def exact_moment_applies(cell: Cell) -> bool:
-    """Scope of SPEC 4.2's exact law: iid weights, the Euler stepper, and res3 with homogeneous
+    """Scope of docs/theory.md §4.2's exact law: iid weights, the Euler stepper, and res3 with homogeneous
     sigma or V h blocks.
 
     For res3 the law needs E||sigma(W h)||^2 = c ||h||^2, true for homogeneous sigma and any

@@ -9,7 +9,7 @@ smallest key).
 the natural log of the deviation (= log of the median deviation) is regressed on log L by weighted
 least squares (statsmodels WLS), weights 1/se_L^2 with se_L = 1.2533 sd_L / sqrt(n_L), the
 asymptotic standard error of a median of approximately normal values (the log-deviations are close
-to normal, SPEC 4.3). The slope's standard error is the WLS one with the known variances, multiplied
+to normal, docs/theory.md §4.3). The slope's standard error is the WLS one with the known variances, multiplied
 by the scale factor S = sqrt(max(1, chi2 / (k - 2))) (k depths, chi2 the weighted residual sum of
 squares): a misfit of the straight line beyond Monte Carlo noise widens the interval instead of being
 ignored. The 95% interval is slope +- 1.96 S se. With two depths no misfit can be measured (S = 1);
@@ -29,7 +29,7 @@ depth-independent):
 **Regime verdict**: 'not covered' when theory gives no regime; 'inconclusive' when the observed regime
 is; 'agree' when the observed regime equals theory's (basis 'asymptotic'), or equals the regime that
 theory's finite-depth slope over the simulated depths gives under the same DELTA rule (basis
-'finite-depth': a finite-depth bias of the large-depth prediction, SPEC 4.4 and 4.8); 'disagree'
+'finite-depth': a finite-depth bias of the large-depth prediction, docs/theory.md §4.4 and 4.8); 'disagree'
 otherwise (basis: what was compared).
 
 **Threshold.** Per series and quantity, the observed beta_c is where the fitted slope crosses zero
@@ -55,8 +55,8 @@ edge (asymptotic)'). Where theory says nothing explodes at beta > 0 (RK4, dampin
 about zero below beta_c and its crossing of zero marks no boundary: the verdict is 'inconclusive'
 (basis 'no explosion predicted'); the per-beta regime verdicts still test beta_c.
 
-Theory's finite-depth slope and threshold (SPEC 4.8) are derived for the forward deviation
-h_L - h_0. The backward quantity bwd_diff follows the same trichotomy (SPEC 4.6, theorem for the
+Theory's finite-depth slope and threshold (docs/theory.md §4.8) are derived for the forward deviation
+h_L - h_0. The backward quantity bwd_diff follows the same trichotomy (docs/theory.md §4.6, theorem for the
 regimes, conjecture for the constants), so it is compared with the same predictions, and its verdict
 basis says 'finite-depth (forward law)' where the finite-depth prediction was used.
 """
@@ -331,7 +331,7 @@ def threshold_verdict(observed: Threshold, finite: float | None, asymptotic: flo
 
 # ---------------------------------------------------------------------- tables
 def _forward_law_note(basis: str, quantity: str) -> str:
-    """Theory's finite-depth law is derived for h_L - h_0; for bwd_diff it is borrowed (SPEC 4.6)."""
+    """Theory's finite-depth law is derived for h_L - h_0; for bwd_diff it is borrowed (docs/theory.md §4.6)."""
     if quantity != "diff" and "finite-depth" in basis:
         return basis.replace("finite-depth", "finite-depth (forward law)")
     return basis

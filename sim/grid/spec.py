@@ -7,8 +7,8 @@ stands for their Cartesian product, with two rules that keep the product meaning
   `smooth`; other inits have no regularity axis. `dist` applies to `iid` only (others are Gaussian),
   and `negative_slope` to `leaky_relu` only.
 - `damping` applies to the `antisym` block only (other blocks have none); `stepper` to every block.
-- The `linear` block has no activation: its cells carry activation='identity' (SPEC: linear is
-  res1 with sigma = identity), whatever the activation axis says.
+- The `linear` block has no activation: its cells carry activation='identity' (docs/theory.md §1:
+  linear is res1 with sigma = identity), whatever the activation axis says.
 
 Cells are deduplicated by key, keeping the first occurrence. Text syntax (flags and TOML strings):
 comma-separated lists, and ranges `start:stop:count` (inclusive, evenly spaced, count >= 2).

@@ -8,7 +8,7 @@ from sim.landscape.model import (
     CSV_NAME,
     JSON_NAME,
     PRESET,
-    PRESET_SPEC,
+    PRESET_LANDSCAPE,
     UNSTABLE_TOL,
     LandscapeSpec,
     Table,
@@ -32,7 +32,7 @@ from sim.landscape.model import (
 )
 
 __all__ = [
-    "COLUMNS", "CSV_NAME", "JSON_NAME", "LandscapeSpec", "PRESET", "PRESET_SPEC", "Table", "UNSTABLE_TOL",
+    "COLUMNS", "CSV_NAME", "JSON_NAME", "LandscapeSpec", "PRESET", "PRESET_LANDSCAPE", "Table", "UNSTABLE_TOL",
     "eigenvalues", "final_state", "growth", "initial_state", "landscape_table", "lecture_matrix",
     "local_growth", "local_minima", "main", "objective", "reference_target", "requested", "roughness",
     "stability_function", "strict_minima", "surface", "total_variation", "unstable_fraction", "write_csv",

@@ -16,7 +16,7 @@ from typing import Any
 
 from sim.device import resolve_device
 from sim.grid.runinfo import provenance, write_json
-from sim.landscape.model import CSV_NAME, JSON_NAME, PRESET, PRESET_SPEC, landscape_table, roughness, write_csv
+from sim.landscape.model import CSV_NAME, JSON_NAME, PRESET, PRESET_LANDSCAPE, landscape_table, roughness, write_csv
 
 
 class _Usage(Exception):
@@ -76,7 +76,7 @@ def main(argv: Sequence[str], build_report: Callable[[Path], list[Path]] | None 
         return 2
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    spec = dataclasses.replace(PRESET_SPEC, device=args.device)
+    spec = dataclasses.replace(PRESET_LANDSCAPE, device=args.device)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
     total = len(spec.steppers) * len(spec.steps)
     done = []

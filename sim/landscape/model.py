@@ -94,7 +94,7 @@ class LandscapeSpec:
 
 
 # What `python -m sim.grid --preset landscape` computes.
-PRESET_SPEC = LandscapeSpec()
+PRESET_LANDSCAPE = LandscapeSpec()
 
 
 # ---------------------------------------------------------------------- the model

@@ -66,7 +66,7 @@ class TrainResult:
         (||theta_T - theta_0|| / ||theta_0|| over V and W), v_max_norm (max_k ||V_k||_F),
         v_max_increment (max_k ||V_{k+1} - V_k||_F), v_quadratic_variation
         (sum_k ||V_{k+1} - V_k||_F^2); accuracies are NaN for the regression task.
-    before / after: the four quantities of SPEC section 3 (natural logs) on the initial and on
+    before / after: the four quantities of docs/theory.md §3 (natural logs) on the initial and on
         the trained residual weights, same inputs and loss directions.
     initial_test_loss: test loss of the untrained networks.
     diverged: number of networks whose loss or weights became non-finite.

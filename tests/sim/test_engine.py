@@ -26,7 +26,7 @@ EXACT_TESTS = 18
 
 @pytest.mark.parametrize(("activation", "dist", "width"), EXACT_CASES)
 def test_exact_second_moment_res3_iid(activation: str, dist: str, width: int) -> None:
-    """E ||h_L||^2 / ||h_0||^2 = (1 + c_sigma alpha^2)^L (SPEC 4.2, exact at any width).
+    """E ||h_L||^2 / ||h_0||^2 = (1 + c_sigma alpha^2)^L (docs/theory.md §4.2, exact at any width).
 
     z-test of the Monte Carlo mean of exp(2 fwd) over 4000 independent networks (L = 32), at
     family-wise level 1e-4 over the 18 assertions of this file's exact-law tests (z = 4.3 each).

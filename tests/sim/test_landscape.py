@@ -46,7 +46,7 @@ def _thetas(*pairs: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="module")
 def euler_table() -> landscape.Table:
     """The preset's default grid, Euler only (about a second)."""
-    return landscape_table(dataclasses.replace(landscape.PRESET_SPEC, steppers=("euler",)))
+    return landscape_table(dataclasses.replace(landscape.PRESET_LANDSCAPE, steppers=("euler",)))
 
 
 def test_objective_vanishes_at_the_reference_for_200_steps() -> None:
@@ -181,7 +181,7 @@ def test_preset_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                            capsys: pytest.CaptureFixture[str]) -> None:
     """`sim.grid --preset landscape` writes landscape.csv (atomically: no temporary file is left),
     landscape.json and the report with the landscape section; a smaller grid keeps it fast."""
-    monkeypatch.setattr(landscape.command, "PRESET_SPEC", LandscapeSpec(points=41))
+    monkeypatch.setattr(landscape.command, "PRESET_LANDSCAPE", LandscapeSpec(points=41))
     out = tmp_path / "out"
     assert main(["--preset", "landscape", "--out", str(out)]) == 0
     stdout, stderr = capsys.readouterr()

@@ -190,7 +190,7 @@ def _regimes(out: Path) -> dict[tuple[str, float], dict[str, str]]:
 def test_iid_grid_regimes(tmp_path: Path) -> None:
     """iid res3 relu, d = 8, L in {8, 16, 32, 64}, 32 samples: beta = 1/4 is classified 'explode' and
     beta = 1 'identity' (for diff and bwd_diff), and the 95% interval of the diff slope at beta = 1
-    contains the exact asymptotic slope 1/2 - beta = -1/2 (SPEC 4.5).
+    contains the exact asymptotic slope 1/2 - beta = -1/2 (docs/theory.md §4.5).
 
     Calibration (40 seeds, this design): both classifications held for every seed; the diff interval
     covered -1/2 for 40/40 seeds (mean slope -0.484, sd 0.037; the interval's half-width is 0.09, so

@@ -1,5 +1,5 @@
 """The weight generators are exact in law: autocovariances along the layer index are checked
-against the closed forms of SPEC section 2 by z-tests.
+against the closed forms of docs/theory.md §2 by z-tests.
 
 Independence: entries at different (i, j) positions and different samples are independent paths,
 so per-path statistics give honest standard errors. Family-wise level 1e-4 per test function

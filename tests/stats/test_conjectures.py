@@ -1,5 +1,5 @@
 """Conjecture checks (slow tier): observed thresholds of correlated initializations against the
-finite-depth threshold theory predicts for the depths simulated (SPEC 4.4, 4.8), with the
+finite-depth threshold theory predicts for the depths simulated (docs/theory.md §4.4, §4.8), with the
 asymptotic beta_c printed beside it.
 
 Each check simulates one family over a beta grid bracketing the prediction at depths 64..4096

@@ -1,5 +1,5 @@
 """At the critical scaling beta = 1/2, log(||h_L||^2 / ||h_0||^2) is close to a normal law with
-mean c_sigma tau (1 - 2/d) and variance 4 c_sigma tau / d, tau = L^(1 - 2 beta) (SPEC 4.3).
+mean c_sigma tau (1 - 2/d) and variance 4 c_sigma tau / d, tau = L^(1 - 2 beta) (docs/theory.md §4.3).
 
 Reference values: `theory.lognormal_law(cell)`. Bias allowance, derived here: for Gaussian iid
 `res3` the per-layer increments Delta_k = log(||h_{k+1}||^2 / ||h_k||^2) are i.i.d. (the law of

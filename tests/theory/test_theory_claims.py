@@ -1,4 +1,4 @@
-"""The claims registry: every SPEC 4 claim present, with its status, LaTeX and sentence."""
+"""The claims registry: every docs/theory.md §4 claim present, with its status, LaTeX and sentence."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sympy
 
 from sim.cell import ACTIVATIONS, INITS, Cell
 from theory import STATUSES, Claim, claim, claims, claims_for, predictions
-from theory.claims import _spec_claims
+from theory.claims import _section4_claims
 
-# SPEC section 4 claim -> (registry name, status the SPEC gives it)
-SPEC_CLAIMS = {
+# docs/theory.md §4 claim -> (registry name, status docs/theory.md gives it)
+SECTION4_CLAIMS = {
     "4.1 iid trichotomy": ("iid-trichotomy", "theorem"),
     "4.2 exact second moment": ("iid-exact-moment", "exact"),
     "4.2 exact deviation moment": ("iid-exact-deviation", "exact"),
@@ -35,7 +35,7 @@ SPEC_CLAIMS = {
 
 def test_every_spec_claim_is_registered_with_its_status():
     registry = {c.name: c for c in claims()}
-    for label, (name, status) in SPEC_CLAIMS.items():
+    for label, (name, status) in SECTION4_CLAIMS.items():
         assert name in registry, label
         assert registry[name].status == status, label
 
@@ -101,9 +101,9 @@ def test_every_euler_residual_cell_has_a_critical_claim_and_a_slope_claim():
 
 
 def test_other_steppers_and_blocks_get_no_euler_claim():
-    """Heun / RK4 steps of the residual blocks and antisym cells are other networks: no SPEC 4 claim
+    """Heun / RK4 steps of the residual blocks and antisym cells are other networks: no docs/theory.md §4 claim
     covers them (their own claims come from theory.claims_antisym)."""
-    spec = {c.name for c in _spec_claims()}
+    spec = {c.name for c in _section4_claims()}
     cells = [*_cells(("res1", "res3", "linear"), ACTIVATIONS, INITS, stepper="heun"),
              *_cells(("res3",), ("relu",), INITS, stepper="rk4"),
              *_cells(("antisym",), ACTIVATIONS, INITS)]

@@ -1,4 +1,4 @@
-"""Critical exponents, regimes and depth exponents (SPEC 4.1, 4.4, 4.5): exact sympy values."""
+"""Critical exponents, regimes and depth exponents (docs/theory.md §4.1, §4.4, §4.5): exact sympy values."""
 
 from __future__ import annotations
 

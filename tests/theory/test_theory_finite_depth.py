@@ -1,4 +1,4 @@
-"""The leading-order finite-depth deviation and threshold (SPEC 4.8)."""
+"""The leading-order finite-depth deviation and threshold (docs/theory.md §4.8)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_relu_h08_threshold_is_between_half_and_h():
     cell = Cell(init="fgn", hurst=0.8)
     threshold = finite_depth_threshold(cell, SIMULATED)
     assert 0.5 < threshold < 0.8
-    assert threshold == pytest.approx(0.76, abs=0.01)  # SPEC 4.8's quick check
+    assert threshold == pytest.approx(0.76, abs=0.01)  # docs/theory.md §4.8's quick check
 
 
 def test_threshold_closed_form_equals_root_of_slope():

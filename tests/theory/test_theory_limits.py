@@ -1,4 +1,4 @@
-"""Limit objects per regime and the two-input cosine ODE (SPEC 4.1, 4.4, 4.7)."""
+"""Limit objects per regime and the two-input cosine ODE (docs/theory.md §4.1, §4.4, §4.7)."""
 
 from __future__ import annotations
 

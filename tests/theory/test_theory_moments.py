@@ -1,4 +1,4 @@
-"""Exact second moments, their depth limits, c_sigma and the log-normal law (SPEC 4.2, 4.3)."""
+"""Exact second moments, their depth limits, c_sigma and the log-normal law (docs/theory.md §4.2, §4.3)."""
 
 from __future__ import annotations
 

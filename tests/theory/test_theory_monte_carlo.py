@@ -1,4 +1,4 @@
-"""A direct numpy Monte Carlo of small networks against the finite-depth formula (SPEC 4.8).
+"""A direct numpy Monte Carlo of small networks against the finite-depth formula (docs/theory.md §4.8).
 
 Independent of `sim`: weights are drawn by a Cholesky factor of the layer covariance, which is
 exact in law. At beta = 2 the neglected terms are of relative order alpha_L^2 L = L^-3 (4e-4 at

@@ -20,7 +20,7 @@ import theory
 from sim.cell import Cell
 from theory import NotCovered, antisym
 from theory.__main__ import main
-from theory.claims import _spec_claims
+from theory.claims import _section4_claims
 from theory.expansion import log_norm_series, moment_rates, moment_series
 from theory.stability import (
     STEPPER_NAMES,
@@ -493,7 +493,7 @@ def test_claims_for_new_cells_list_only_their_claims():
         "rk-stability-polynomials", "rk-imaginary-axis", "rk-linear-growth", "antisym-shared-deviation"}
     assert _names(_antisym("smooth", stepper="euler", beta=0.7, damping=0.1)) == common | {
         "antisym-damped-smooth"}
-    # the SPEC 4 claims keep covering exactly what they covered
+    # the docs/theory.md §4 claims keep covering exactly what they covered
     assert "iid-trichotomy" in _names(Cell()) and "antisym-iid-euler" not in _names(Cell())
 
 
@@ -502,7 +502,7 @@ def test_every_registered_antisym_claim_covers_some_cell():
              for init in ("iid", "shared", "smooth") for s in STEPPER_NAMES for b in (0.5, 1.0)
              for g in (0.0, 0.2) for dist in (("gaussian", "uniform") if init == "iid" else ("gaussian",))]
     covered = set().union(*(_names(c) for c in cells))
-    new = {c.name for c in theory.claims()} - {c.name for c in _spec_claims()}
+    new = {c.name for c in theory.claims()} - {c.name for c in _section4_claims()}
     assert new <= covered, new - covered
 
 
