@@ -10,7 +10,7 @@ line `error: --flag=value is not allowed: ...` on stderr and exits with status 2
 directory as it was. Results go to OUT/results.sqlite one cell per transaction; a rerun skips
 stored cells, so an interrupted run (Ctrl-C, kill -9) is finished by running the same command
 again. The exports (cells.csv, regimes.csv, thresholds.csv) and run.json are rewritten from the
-whole store at the end of every run. The README documents the files and their columns.
+whole store at the end of every run. docs/outputs.md documents the files and their columns.
 """
 
 from __future__ import annotations

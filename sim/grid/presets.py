@@ -37,7 +37,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "quick",
         "res3 relu, iid and fgn (H = 0.2, 0.5, 0.8), beta 0:1.2:13, depths 16-1024, d = 16, "
-        "48 samples: all three regimes and the H-dependence of the threshold in a few CPU minutes",
+        "48 samples: all three regimes and the H-dependence of the threshold in under a minute on a CPU",
         ({"block": ("res3",), "activation": ("relu",), "init": ("iid", "fgn"),
           "hurst": (0.2, 0.5, 0.8), "beta": _grid(0.0, 1.2, 13), "depth": (16, 64, 256, 1024),
           "width": (16,), "samples": (48,), "dtype": ("float32",)},),

@@ -38,7 +38,7 @@ from sim.device import resolve_device
 PRESET = "landscape"
 CSV_NAME = "landscape.csv"
 JSON_NAME = "landscape.json"
-# One row per (stepper, N, theta1, theta2); README documents each column.
+# One row per (stepper, N, theta1, theta2); docs/landscape.md documents each column.
 COLUMNS = ("stepper", "N", "h", "theta1", "theta2", "objective", "stability")
 # max |R| above 1 + UNSTABLE_TOL counts as unstable: the zero eigenvalue gives |R(0)| = 1 exactly,
 # and points on the stability boundary must not flip with the last bit of rounding.
