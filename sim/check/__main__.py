@@ -1,0 +1,5 @@
+import sys
+
+from sim.check.command import main
+
+sys.exit(main())
