@@ -77,50 +77,44 @@ def _named(block: nn.Module) -> dict[str, torch.Tensor]:
 
 def parameter_names(blocks: Sequence[nn.Module]) -> list[str]:
     """Names every block holds with one shape and at least two entries, in the first block's order."""
-    first = _named(blocks[0])
+    tables = [_named(b) for b in blocks]
     names = []
-    for name, p in first.items():
-        if p.numel() < 2:
-            continue
-        if all(name in _named(b) and _named(b)[name].shape == p.shape for b in blocks[1:]):
+    for name, p in tables[0].items():
+        if p.numel() >= 2 and all(name in t and t[name].shape == p.shape for t in tables[1:]):
             names.append(name)
     return names
 
 
 def fixed_names(a: Sequence[nn.Module], b: Sequence[nn.Module], names: Sequence[str]) -> list[str]:
     """The names whose values are the same in two samples' blocks (fixed at initialization)."""
-    fixed = []
-    for name in names:
-        if all(torch.equal(_named(x)[name], _named(y)[name]) for x, y in zip(a, b, strict=True)):
-            fixed.append(name)
-    return fixed
+    pairs = [(_named(x), _named(y)) for x, y in zip(a, b, strict=True)]
+    return [name for name in names if all(torch.equal(x[name], y[name]) for x, y in pairs)]
 
 
 def sample_correlation(blocks: Sequence[nn.Module], names: Sequence[str]) -> SampleCorrelation:
     """The correlations along depth of one sample's blocks over the random parameter `names`."""
     depth = len(blocks)
-    lags = range(1, MAX_LAG + 1)
-    sums = {lag: torch.zeros(max(depth - lag, 0), dtype=torch.float64) for lag in lags}
+    tables = [_named(b) for b in blocks]
+    sums = {lag: np.zeros(depth - lag) for lag in range(1, min(MAX_LAG, depth - 1) + 1)}
     entries = 0
     by_name: dict[str, float] = {}
     for name in names:
-        x = torch.stack([_named(b)[name].detach().flatten().to("cpu", torch.float64) for b in blocks])
-        x = x - x.mean(dim=1, keepdim=True)
-        sd = x.pow(2).mean(dim=1, keepdim=True).sqrt()
-        if bool((sd == 0).any()):
+        x = np.stack([t[name].detach().to("cpu", torch.float64).numpy().ravel() for t in tables])  # (L, m)
+        x = x - x.mean(axis=1, keepdims=True)
+        sd = np.sqrt(np.mean(x * x, axis=1, keepdims=True))
+        if np.any(sd == 0):
             continue  # a block whose entries are all equal: no correlation across entries
         x = x / sd
-        if depth > 1:
-            by_name[name] = float((x[:-1] * x[1:]).mean(dim=1).mean())
-        for lag in lags:
-            if lag < depth:
-                sums[lag] += (x[:-lag] * x[lag:]).sum(dim=1)
+        for lag in sums:
+            products = np.einsum("ij,ij->i", x[:-lag], x[lag:])
+            sums[lag] += products
+            if lag == 1:
+                by_name[name] = float(products.mean() / x.shape[1])
         entries += x.shape[1]
     rho = np.full(MAX_LAG, math.nan)
     if entries:
-        for lag in lags:
-            if lag < depth:
-                rho[lag - 1] = float((sums[lag] / entries).mean())
+        for lag, total in sums.items():
+            rho[lag - 1] = float((total / entries).mean())
     return SampleCorrelation(rho, by_name, depth)
 
 

@@ -20,24 +20,24 @@ from torch import nn
 
 from sim.weights import fgn_autocovariance, spectral_root
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "identity": nn.Identity, "gelu": nn.GELU}
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda x: x,
+               "gelu": torch.nn.functional.gelu}
 INITS = ("iid", "shared", "fgn")
 
 
 class Res3Block(nn.Module):
-    """h ↦ h + V σ(W h) with V, W (d x d) without bias."""
+    """h ↦ h + V σ(W h) with V, W (d x d) parameters (no bias); h is (..., d)."""
 
     theory_block = "res3"
 
     def __init__(self, width: int, activation: str = "relu"):
         super().__init__()
         self.activation = activation
-        self.w = nn.Linear(width, width, bias=False)
-        self.v = nn.Linear(width, width, bias=False)
-        self.sigma = ACTIVATIONS[activation]()
+        self.w = nn.Parameter(torch.empty(width, width))
+        self.v = nn.Parameter(torch.empty(width, width))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.v(self.sigma(self.w(h)))
+        return h + ACTIVATIONS[self.activation](h @ self.w.T) @ self.v.T
 
 
 class Res3Network(nn.Module):
@@ -62,8 +62,8 @@ class Res3Network(nn.Module):
         with torch.no_grad():
             for k, block in enumerate(self.blocks if init != "shared" else [self.blocks[0]]):
                 entries = paths[k] / math.sqrt(width)
-                block.w.weight.copy_(entries[: width * width].reshape(width, width))
-                block.v.weight.copy_(entries[width * width:].reshape(width, width))
+                block.w.copy_(entries[: width * width].reshape(width, width))
+                block.v.copy_(entries[width * width:].reshape(width, width))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:

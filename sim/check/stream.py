@@ -20,8 +20,8 @@ Two ways of calling the blocks (`MODES`), same numbers to rounding:
 - 'vmap': one call per block for the whole chunk: torch.func.vmap over the samples' parameters
   stacked (torch.func.stack_module_state) and, inside, over the betas;
 - 'loop': one call per (sample, beta), the module as it is (works for every model).
-Under vmap, scaled-dot-product attention uses its math kernel (the fused CPU kernel has no batching
-rule and would run one state at a time); the fused fast path of torch.nn.MultiheadAttention (taken
+Under vmap, scaled-dot-product attention uses its math kernel (`attention_for`: the fused CPU kernel
+has no batching rule and would run one state at a time); the fused fast path of torch.nn.MultiheadAttention (taken
 only without gradients) is off throughout, so that the forward pass and its recomputation in the
 backward pass take the same path, and vmap never meets the fused kernel.
 """
@@ -67,12 +67,14 @@ def no_fused_attention() -> Iterator[None]:
         mha.set_fastpath_enabled(before)
 
 
-def _math_attention() -> contextlib.AbstractContextManager[None]:
+def attention_for(mode: str) -> contextlib.AbstractContextManager[None]:
+    """Scaled-dot-product attention's math kernel under vmap (a process-wide setting, so it is set
+    once around the whole run rather than per call from worker threads); nothing for 'loop'."""
     try:
         from torch.nn.attention import SDPBackend, sdpa_kernel
     except ImportError:  # older torch: no kernel choice
         return contextlib.nullcontext()
-    return sdpa_kernel([SDPBackend.MATH])
+    return sdpa_kernel([SDPBackend.MATH]) if mode == "vmap" else contextlib.nullcontext()
 
 
 def _call(template: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
@@ -99,8 +101,7 @@ class Blocks:
         params, buffers = torch.func.stack_module_state(modules)
         per_beta = torch.func.vmap(partial(_call, modules[0]), in_dims=(None, None, 0))
         per_sample = torch.func.vmap(per_beta, in_dims=(0, 0, 0))
-        with _math_attention():
-            return per_sample(params, buffers, h)
+        return per_sample(params, buffers, h)
 
 
 def _log_norm(x: torch.Tensor, batch_dims: int) -> torch.Tensor:
@@ -157,7 +158,7 @@ def vmap_works(blocks: Blocks, h0: torch.Tensor, alphas: Sequence[float]) -> str
     vmapped = Blocks(blocks.blocks, "vmap")
     plain = Blocks(blocks.blocks, "loop")
     try:
-        with torch.no_grad():
+        with torch.no_grad(), attention_for("vmap"):
             got = vmapped(0, h)
     except Exception as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
