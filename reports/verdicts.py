@@ -61,10 +61,12 @@ class ClaimVerdicts:
 KIND_BY_NAME: dict[str, str | None] = {
     "iid-trichotomy": "regimes", "fgn-res3-mean": "regimes", "fgn-res3-odd": "regimes",
     "fgn-res1": "regimes", "smooth-critical-beta": "regimes", "hermite-threshold": "regimes",
+    "iid-median-width": "regimes_fwd", "hermite-growth": None, "res3-neural-sde": None, "fbm-neural-ode": None,
     "backward-regimes": "regimes_bwd",
     "iid-exact-moment": "moment_fwd", "iid-exact-deviation": "moment_diff", "backward-moment": "moment_bwd",
     "critical-lognormal": "law",
-    "iid-deviation-slope": "slope", "deviation-slope": "slope", "res1-rough-deviation-slope": "slope",
+    "iid-deviation-slope": "moment_diff", "iid-median-slope": "slope", "deviation-slope": "slope",
+    "res1-rough-deviation-slope": "slope",
     "finite-depth-res3": "leading", "finite-depth-res1": "leading", "finite-depth-fbm": "leading",
     "finite-depth-threshold": "thresholds",
     "iid-moment-limit": None, "res1-conditional-step": None, "res1-first-layer": None,
@@ -82,8 +84,9 @@ STATUS_ORDER = ("theorem", "exact", "asymptotic", "conjecture")
 
 
 def evidence_kind(claim: Any) -> str | None:
-    """What in a run tests this claim: 'regimes', 'regimes_bwd', 'thresholds', 'slope', 'moment_fwd',
-    'moment_diff', 'moment_bwd', 'law' or 'leading'; None when a grid run stores nothing that does.
+    """What in a run tests this claim: 'regimes', 'regimes_bwd', 'regimes_fwd' (the norm's median),
+    'thresholds', 'slope', 'moment_fwd', 'moment_diff', 'moment_bwd', 'law' or 'leading'; None when a
+    grid run stores nothing that does.
 
     Known registry names are mapped explicitly; a claim added later is classified from its name and
     title, and shown as "not measured" when nothing matches.
@@ -342,8 +345,8 @@ def _latex(claim: Any) -> str:
 
 def _judge(kind: str | None, claim: Any, data: RunData, reps: dict[tuple, Any], ev: Evidence) -> tuple[str | None, str]:
     """(observed text, verdict) for one claim; (None, '') when the run has nothing that tests it."""
-    if kind in ("regimes", "regimes_bwd"):
-        quantity = "bwd_diff" if kind == "regimes_bwd" else "diff"
+    if kind in ("regimes", "regimes_bwd", "regimes_fwd"):
+        quantity = {"regimes_bwd": "bwd_diff", "regimes_fwd": "fwd"}.get(kind, "diff")
         rows = [r for r in data.regimes if r["quantity"] == quantity and _covers(claim, r, reps)]
         if not rows:
             return None, ""
@@ -372,9 +375,19 @@ def _judge(kind: str | None, claim: Any, data: RunData, reps: dict[tuple, Any], 
     return None, ""
 
 
+def _judged_on(claim: Any, cell: Any) -> bool:
+    """Whether the run's median verdicts on `cell` test `claim` (`Claim.judged_on`; `applies` for a
+    claim object without it)."""
+    try:
+        judged = getattr(claim, "judged_on", None)
+        return bool(judged(cell)) if judged is not None else bool(claim.applies(cell))
+    except Exception:  # a claim that cannot judge a cell does not cover it
+        return False
+
+
 def _covers(claim: Any, row: Row, reps: dict[tuple, Any]) -> bool:
     cell = reps.get((family_of(row), rkey(row.get("regularity")), rkey(row["beta"])))
-    return cell is not None and _applies(claim, cell)
+    return cell is not None and _judged_on(claim, cell)
 
 
 def _covers_family(claim: Any, row: Row, reps: dict[tuple, Any]) -> bool:

@@ -70,6 +70,14 @@ from theory.stability import (
     step_growth,
 )
 from theory.symbols import H, L, beta, d, exact, rho, tau
+from theory.width import (
+    log_norm_drift,
+    median_depth_exponent,
+    median_finite_depth_slope,
+    median_regime,
+    norm_regime,
+    width_rule_applies,
+)
 
 __all__ = [
     "H", "L", "NOT_COVERED", "REGIMES", "STATUSES", "Claim", "LimitObject", "NotCovered",
@@ -89,4 +97,7 @@ __all__ = [
     # the antisym block
     "antisym_deviation_expr", "antisym_moment_expr", "explosion_beta", "finite_depth_log_deviation",
     "log_norm_rate", "log_norm_rates", "mean_drift", "moment_rates", "moment_series", "second_order_coefficient",
+    # the typical norm at small width
+    "log_norm_drift", "median_depth_exponent", "median_finite_depth_slope", "median_regime", "norm_regime",
+    "width_rule_applies",
 ]

@@ -24,6 +24,9 @@ class Claim:
     statement: str
     scope: str
     covers: Callable[[Cell], bool] = field(repr=False, compare=False)
+    # The cells on which a run's medians test the claim, where narrower than `covers` (the i.i.d.
+    # trichotomy covers every width, but the median follows it only outside the small-width rule).
+    judged: Callable[[Cell], bool] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -32,6 +35,10 @@ class Claim:
     def applies(self, cell: Cell) -> bool:
         """True when the claim covers this cell."""
         return bool(self.covers(cell))
+
+    def judged_on(self, cell: Cell) -> bool:
+        """True when a run's median verdicts on this cell test the claim."""
+        return self.applies(cell) and (self.judged is None or bool(self.judged(cell)))
 
     def latex(self) -> str:
         """The formula in LaTeX."""

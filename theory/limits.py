@@ -2,9 +2,11 @@
 
 - identity regime: h_L -> h_0;
 - explode regime: log(||h_L|| / ||h_0||) -> oo (no limit object);
-- iid at beta = 1/2: a neural SDE dH_t = diffusion dB_t on t in [0, 1] (theorem, Marion et al.);
+- iid at beta = 1/2: a neural SDE dH_t = diffusion dB_t on t in [0, 1] (theorem for res1 with
+  Gaussian weights, Hayou; the res3 coefficient is derived here, asymptotic);
 - smooth, shared, fbm at beta = 1: the neural ODE dH/dt = V(t) sigma(W(t) H) on [0, 1] (theorem
-  for the ODE limit; that beta_c = 1 is the boundary is a conjecture).
+  for Lipschitz weight paths, asymptotic for fbm's Hölder-H ones; that beta_c = 1 is the boundary
+  is a conjecture).
 For fgn with H != 1/2 at beta = beta_c no limit object is derived: `NotCovered`.
 
 antisym (identity activation; `theory.antisym`):
@@ -30,6 +32,7 @@ from theory.activations import c_sigma
 from theory.critical import regime
 from theory.scope import CONTINUOUS_INITS, NotCovered, activation_of, iid_like, is_homogeneous, slope_of
 from theory.symbols import L, d, exact
+from theory.width import norm_regime, width_rule_applies
 
 MARION = "Marion, Fermanian, Biau, Vert, JMLR 2025"
 STABILITY_SOURCE = "Haber & Ruthotto 2017; Ascher 2008"
@@ -70,11 +73,21 @@ _W = sympy.Symbol("W(t)", commutative=False)
 _sigma = sympy.Function(r"\sigma")
 
 
+HAYOU = "Hayou, TMLR 2023 (arXiv 2210.00688)"
+
+
 def _status(cell: Cell, regime_name: str) -> tuple[str, str]:
+    """What is proved about the cell's limit, by whom (docs/theory.md §10 says what each source proves)."""
     if iid_like(cell):
-        return "theorem", MARION
+        if regime_name != "non-trivial":
+            return "theorem", MARION
+        if cell.block in ("res1", "linear") and cell.dist == "gaussian":
+            return "theorem", f"{HAYOU}; {MARION}"
+        return "asymptotic", "derived here, docs/theory.md §4.3 (diffusion approximation)"
     if cell.init in CONTINUOUS_INITS:
         if regime_name == "non-trivial":
+            if cell.init == "fbm":  # Hölder-H, not Lipschitz, in t: Euler still converges, at rate L^-H
+                return "asymptotic", "derived here, docs/theory.md §4.4"
             return "theorem", f"{MARION}; Chen et al., NeurIPS 2018"
         return "conjecture", "derived here, docs/theory.md §4.4 (beta_c = 1 boundary)"
     return "conjecture", "derived here, docs/theory.md §4.4"
@@ -131,6 +144,10 @@ def limit_object(cell: Cell) -> LimitObject:
     name = regime(cell)
     if cell.block == "antisym":
         return _antisym_limit(cell, name)
+    if width_rule_applies(cell) and norm_regime(cell) != "explode":
+        raise NotCovered(f"{cell.label()}: at width d <= 2 the second moment explodes but the typical norm "
+                         f"does not ({norm_regime(cell)}; iid-median-width, docs/theory.md §4.9): no single "
+                         "limit object describes both")
     status, source = _status(cell, name)
     h_l, h_0 = sympy.Symbol("h_L"), sympy.Symbol("h_0")
     if name == "identity":

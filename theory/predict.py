@@ -31,6 +31,7 @@ from theory.moments import (
     width_limit_moment,
 )
 from theory.scope import NotCovered, activation_of, slope_of
+from theory.width import median_finite_depth_slope, median_regime, width_rule_applies
 
 # Which claim backs each headline prediction, in order of preference.
 _ANTISYM_THRESHOLDS = tuple(f"antisym-{init}-{stepper}" for init in antisym.ANTISYM_INITS
@@ -39,7 +40,7 @@ _CRITICAL_CLAIMS = ("iid-trichotomy", "fgn-res3-mean", "fgn-res3-odd", "fgn-res1
                     "smooth-critical-beta", *_ANTISYM_THRESHOLDS)
 # The status of a prediction no claim covers: an explicit answer, never a silent default.
 NOT_COVERED = "not covered"
-_SLOPE_CLAIMS = ("iid-deviation-slope", "res1-rough-deviation-slope", "deviation-slope", *_ANTISYM_THRESHOLDS)
+_SLOPE_CLAIMS = ("iid-median-slope", "res1-rough-deviation-slope", "deviation-slope", *_ANTISYM_THRESHOLDS)
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,21 @@ def _first(cell_claims: dict, names: Sequence[str]) -> tuple[str, str]:
 
 
 def headline(cell: Cell) -> list[Prediction]:
-    """beta_c, regime and depth exponent of the cell, with the status of the claim behind them."""
+    """beta_c, regime and depth exponent of the cell, with the status of the claim behind them; under
+    the small-width rule (docs/theory.md §4.9) the medians' regimes instead of the median slope."""
     cell_claims = {c.name: c for c in claims_for(cell)}
     name, status = _first(cell_claims, _CRITICAL_CLAIMS)
     out = [Prediction("beta_c", critical_beta(cell), status, name),
-           Prediction("regime", sympy.Symbol(regime(cell)), status, name)]
+           Prediction("regime", sympy.Symbol(regime(cell)), status, name,
+                      "of the second moment" if width_rule_applies(cell) else "")]
+    if width_rule_applies(cell):
+        return out + [
+            Prediction("regime of median ||h_L|| (fwd)", sympy.Symbol(median_regime(cell, "fwd")), "asymptotic",
+                       "iid-median-width"),
+            Prediction("regime of median ||h_L - h_0|| (diff)", sympy.Symbol(median_regime(cell, "diff")),
+                       "asymptotic", "iid-median-width", "the median deviation tends to a constant"
+                       if median_regime(cell, "diff") == "flat" else ""),
+        ]
     slope_name, slope_status = _first(cell_claims, _SLOPE_CLAIMS)
     value = depth_exponent(cell)
     note = "unbounded" if value == sympy.oo else ""
@@ -78,7 +89,8 @@ def _limit(cell: Cell, fallback: str) -> Prediction:
         limit = limit_object(cell)
     except NotCovered as exc:
         return Prediction("limit object", sympy.Symbol("none"), NOT_COVERED, "-", str(exc))
-    backing = {"neural SDE": "iid-neural-sde", "neural ODE": "smooth-neural-ode"}
+    backing = {"neural SDE": "res3-neural-sde" if cell.block == "res3" else "iid-neural-sde",
+               "neural ODE": "fbm-neural-ode" if cell.init == "fbm" else "smooth-neural-ode"}
     if cell.block == "antisym":
         backing = {"neural SDE": "antisym-iid-sde", "neural ODE": "antisym-neural-ode"}
         if limit.status != "theorem" and limit.kind == "neural ODE":
@@ -146,9 +158,13 @@ def predictions(cell: Cell, depths: Sequence[int] | None = None) -> list[Predict
         out += [Prediction("mean log(||h_L||^2/||h_0||^2)", mean, "asymptotic", "critical-lognormal"),
                 Prediction("var log(||h_L||^2/||h_0||^2)", var, "asymptotic", "critical-lognormal")]
         if depths:
+            listed = ",".join(map(str, depths))
             out.append(Prediction("exact RMS-deviation slope", sympy.Float(
                 exact_deviation_slope(cell, list(depths)), 6), "exact", "iid-deviation-slope",
-                f"over depths {','.join(map(str, depths))}"))
+                f"over depths {listed}"))
+            out.append(Prediction("finite-depth slope of median log ||h_L|| (fwd)", sympy.Float(
+                median_finite_depth_slope(cell, list(depths), "fwd"), 6), "asymptotic", "iid-median-width",
+                f"over depths {listed}"))
     if "res1-first-layer" in names:
         out.append(Prediction("E||h_1||^2/||h_0||^2", first_layer_moment(cell), "exact",
                               "res1-first-layer"))

@@ -20,9 +20,11 @@ from sim.cell import Cell
 class CellPrediction:
     """Theory's reading of one cell. All fields None when theory does not cover it.
 
-    regime: 'explode' | 'identity' | 'non-trivial' (large-depth).
+    regime: the large-depth regime of the median: 'explode' | 'identity' | 'non-trivial' | 'flat' for
+        the deviations, 'explode' | 'flat' | 'collapse' for the norm (fwd).
     beta_c: the asymptotic critical exponent.
-    slope: the asymptotic log-log slope of the deviation against depth (math.inf when explode).
+    slope: the asymptotic log-log slope of the median against depth (math.inf when it explodes,
+        -math.inf when the norm collapses).
     finite_depth_slope: the slope theory predicts over the simulated depths.
     """
 
@@ -100,16 +102,28 @@ class Predictor:
         self._cache[key] = value
         return value
 
-    def cell(self, cell: Cell, depths: Sequence[int]) -> CellPrediction:
-        """The prediction for `cell` (its beta) over the simulated `depths`."""
+    def cell(self, cell: Cell, depths: Sequence[int], quantity: str = "diff") -> CellPrediction:
+        """The prediction for the median of `quantity` (fwd, diff or bwd_diff) of `cell` (its beta)
+        over the simulated `depths`: theory's median regime, which at small width may differ from
+        the trichotomy's (docs/theory.md §4.9), and its slopes."""
         depths = tuple(int(d) for d in depths)
         probe = cell.replace(depth=max(depths))
-        regime = self._call("regime", probe, convert=str)
+        regime = self._call("median_regime", probe, quantity, convert=str)
         if regime is None:
             return CellPrediction(None, None, None, None)
-        finite = self._call("finite_depth_slope", probe, list(depths)) if len(depths) >= 2 else None
+        finite = None
+        if len(depths) >= 2:
+            if quantity == "fwd" or self._call("width_rule_applies", probe, convert=bool):
+                finite = self._call("median_finite_depth_slope", probe, list(depths), quantity)
+            if finite is None:
+                finite = self._call("finite_depth_slope", probe, list(depths))
+                if quantity == "fwd" and finite is not None:
+                    # Where the norm's own law is not derived, its finite-depth regime is read off the
+                    # deviation's: 1 - diff <= ||h_L||/||h_0|| <= 1 + diff, so the norm explodes at these
+                    # depths where the deviation does and stays level where the deviation does not grow.
+                    finite = max(finite, 0.0)
         return CellPrediction(regime=regime, beta_c=self._call("critical_beta", probe),
-                              slope=self._call("depth_exponent", probe), finite_depth_slope=finite)
+                              slope=self._call("median_depth_exponent", probe, quantity), finite_depth_slope=finite)
 
     def threshold(self, cell: Cell, depths: Sequence[int]) -> ThresholdPrediction:
         """Finite-depth and asymptotic thresholds for the family of `cell` over `depths`."""

@@ -79,8 +79,16 @@ DELTA = 0.05
 LEVEL = 0.05
 Z = float(stats.norm.isf(LEVEL / 2))
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # 1.2533: sd of a sample median / (sd / sqrt(n)), normal
-SLOPE_QUANTITIES = ("diff", "bwd_diff")
+SLOPE_QUANTITIES = ("diff", "bwd_diff")  # the quantities whose zero crossing in beta is a threshold
+REGIME_QUANTITIES = ("fwd", *SLOPE_QUANTITIES)  # the quantities whose median's regime is judged
 REGIMES = ("explode", "identity", "non-trivial")
+NORM_REGIMES = ("explode", "collapse", "flat")
+
+
+def labels(quantity: str) -> tuple[str, str, str]:
+    """(rising, falling, level) regime names of a slope: a deviation that falls with depth tends to
+    the identity, a norm (fwd) that falls collapses, and a level norm is 'flat'."""
+    return NORM_REGIMES if quantity == "fwd" else REGIMES
 # Betas on each side of the sign change used by the threshold's line fit.
 THRESHOLD_HALF_WINDOW = 1
 
@@ -182,39 +190,47 @@ def fit_slope(depths: Sequence[int], medians: Sequence[float], ses: Sequence[flo
 
 
 def classify(lo: float | None, hi: float | None, step_lo: float | None = None,
-             step_hi: float | None = None, delta: float = DELTA) -> str:
+             step_hi: float | None = None, delta: float = DELTA, quantity: str = "diff") -> str:
     """The observed regime from a slope interval and the consecutive-depth bounds (module docstring)."""
+    rising, falling, level = labels(quantity)
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return "inconclusive"
     if lo > delta or (step_lo is not None and step_lo > delta):
-        return "explode"
+        return rising
     if hi < -delta or (step_hi is not None and step_hi < -delta):
-        return "identity"
+        return falling
     if lo >= -delta and hi <= delta:
-        return "non-trivial"
+        return level
     return "inconclusive"
 
 
-def regime_of_slope(slope: float | None, delta: float = DELTA) -> str | None:
+def regime_of_slope(slope: float | None, delta: float = DELTA, quantity: str = "diff") -> str | None:
     """The regime a predicted slope gives under the DELTA rule (None when there is no slope)."""
     if slope is None or math.isnan(slope):
         return None
+    rising, falling, level = labels(quantity)
     if slope > delta:
-        return "explode"
+        return rising
     if slope < -delta:
-        return "identity"
-    return "non-trivial"
+        return falling
+    return level
 
 
-def regime_verdict(observed: str, prediction: CellPrediction) -> tuple[str, str]:
+def _expected(predicted: str, quantity: str) -> str:
+    """The observed label a predicted median regime shows as: a deviation whose median tends to a
+    constant ('flat', docs/theory.md §4.9) has slope 0, which the slope rule calls 'non-trivial'."""
+    return "non-trivial" if predicted == "flat" and quantity != "fwd" else predicted
+
+
+def regime_verdict(observed: str, prediction: CellPrediction, quantity: str = "diff") -> tuple[str, str]:
     """(verdict, basis) for one observed regime against theory (see the module docstring)."""
     if not prediction.covered:
         return "not covered", ""
     if observed == "inconclusive":
         return "inconclusive", ""
-    if observed == prediction.regime:
+    if observed == _expected(prediction.regime, quantity):
         return "agree", "asymptotic"
-    finite = regime_of_slope(prediction.finite_depth_slope)
+    finite = regime_of_slope(prediction.finite_depth_slope, quantity=quantity)
     if observed == finite:
         return "agree", "finite-depth"
     return "disagree", "asymptotic" if finite is None else "asymptotic and finite-depth"
@@ -332,7 +348,7 @@ def threshold_verdict(observed: Threshold, finite: float | None, asymptotic: flo
 # ---------------------------------------------------------------------- tables
 def _forward_law_note(basis: str, quantity: str) -> str:
     """Theory's finite-depth law is derived for h_L - h_0; for bwd_diff it is borrowed (docs/theory.md §4.6)."""
-    if quantity != "diff" and "finite-depth" in basis:
+    if quantity == "bwd_diff" and "finite-depth" in basis:
         return basis.replace("finite-depth", "finite-depth (forward law)")
     return basis
 
@@ -352,15 +368,16 @@ def tables(stored: Iterable[StoredCell], predictor: Predictor
     for series, by_beta in group(stored).items():
         base = _series_columns(series)
         all_depths = sorted({d for cells in by_beta.values() for d in cells})
-        for quantity in SLOPE_QUANTITIES:
+        for quantity in REGIME_QUANTITIES:
             fitted: list[tuple[float, SlopeFit, dict[int, StoredCell]]] = []
             for beta, cells in by_beta.items():
                 fit = slope_for(cells, quantity)
                 depths = sorted(cells)
                 cell = next(iter(cells.values())).cell
-                prediction = predictor.cell(cell, depths)
-                observed = classify(fit.lo, fit.hi, fit.step_lo, fit.step_hi) if fit else "inconclusive"
-                verdict, basis = regime_verdict(observed, prediction)
+                prediction = predictor.cell(cell, depths, quantity)
+                observed = (classify(fit.lo, fit.hi, fit.step_lo, fit.step_hi, quantity=quantity) if fit
+                            else "inconclusive")
+                verdict, basis = regime_verdict(observed, prediction, quantity)
                 basis = _forward_law_note(basis, quantity)
                 regime_rows.append({
                     **base, "beta": beta, "depths": depths, "quantity": quantity,
@@ -373,6 +390,8 @@ def tables(stored: Iterable[StoredCell], predictor: Predictor
                     "samples": min(sc.cell.samples for sc in cells.values())})
                 if fit is not None:
                     fitted.append((beta, fit, cells))
+            if quantity not in SLOPE_QUANTITIES:
+                continue
             cell = next(iter(next(iter(by_beta.values())).values())).cell
             found = find_threshold([b for b, _, _ in fitted], [f for _, f, _ in fitted],
                                    [c for _, _, c in fitted], quantity)

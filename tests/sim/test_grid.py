@@ -58,7 +58,7 @@ def test_run_twice_gives_identical_files(tmp_path: Path, capsys: pytest.CaptureF
     assert status == 0 and stdout == "" and err == ""
     assert {name: (out / name).read_bytes() for name in EXPORTS} == first
     cells = _table(out / "cells.csv")
-    assert len(cells) == 12 and len(_table(out / "regimes.csv")) == 2 * 2 * 3
+    assert len(cells) == 12 and len(_table(out / "regimes.csv")) == 2 * 3 * 3  # series x beta x quantity
     assert {row["init"] for row in cells} == {"iid", "fgn"}
     import json
 
@@ -330,7 +330,7 @@ def test_stepper_grid_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert {(r["stepper"], r["damping"]) for r in cells} == {
         ("euler", "0.0"), ("euler", "0.1"), ("rk4", "0.0"), ("rk4", "0.1")}
     regimes = _table(tmp_path / "regimes.csv")
-    assert len(regimes) == 4 * 2 * 2  # (stepper, damping) x beta x quantity
+    assert len(regimes) == 4 * 2 * 3  # (stepper, damping) x beta x quantity (fwd, diff, bwd_diff)
     assert {(r["stepper"], r["damping"]) for r in _table(tmp_path / "thresholds.csv")} == {
         ("euler", "0.0"), ("euler", "0.1"), ("rk4", "0.0"), ("rk4", "0.1")}
 

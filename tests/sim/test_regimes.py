@@ -162,7 +162,7 @@ def test_predictor_wraps_theory_failures() -> None:
     class NotCovered(ValueError):
         pass
 
-    def regime(cell: Cell) -> str:
+    def median_regime(cell: Cell, quantity: str) -> str:
         if cell.init == "shared":
             raise NotCovered("no claim")
         if cell.init == "smooth":
@@ -170,13 +170,13 @@ def test_predictor_wraps_theory_failures() -> None:
         return "identity"
 
     predictor = Predictor()
-    predictor._theory = types.SimpleNamespace(NotCovered=NotCovered, regime=regime,
-                                              critical_beta=lambda c: 0.5,
-                                              depth_exponent=lambda c: -0.5)
+    predictor._theory = types.SimpleNamespace(NotCovered=NotCovered, median_regime=median_regime,
+                                              critical_beta=lambda c: 0.5, width_rule_applies=lambda c: False,
+                                              median_depth_exponent=lambda c, q: -0.5)
     shared = predictor.cell(Cell(init="shared", beta=1.0), [8, 16])
     assert not shared.covered and predictor.warnings == []
     broken = predictor.cell(Cell(init="smooth", lengthscale=0.5, beta=1.0), [8, 16])
-    assert not broken.covered and "theory.regime failed" in predictor.warnings[0]
+    assert not broken.covered and "theory.median_regime failed" in predictor.warnings[0]
     ok = predictor.cell(Cell(beta=1.0), [8, 16])
     assert (ok.regime, ok.beta_c, ok.slope, ok.finite_depth_slope) == ("identity", 0.5, -0.5, None)
     assert any("finite_depth_slope does not exist" in w for w in predictor.warnings)
@@ -213,3 +213,20 @@ def test_iid_grid_regimes(tmp_path: Path) -> None:
         if float(at_one["slope_lo"]) <= -0.5 <= float(at_one["slope_hi"]):
             return
     pytest.fail(f"slope interval at beta = 1 misses -1/2 on two seeds: {at_one}")
+
+
+def test_small_width_grid_gets_width_aware_verdicts(tmp_path: Path) -> None:
+    """iid res3 relu at beta = 0.2, widths 1, 2 and 16, depths 16-1024, 128 samples: the median norm
+    (fwd) collapses at d = 1 and explodes at d = 16, each 'agree' (slopes -5 and +3 here, far outside
+    the +-0.05 band: false-failure rate well below 1e-3); no fwd or diff row disagrees; the gradients
+    at d <= 2 are 'not covered' (docs/theory.md §4.9)."""
+    argv = ["--init", "iid", "--width", "1,2,16", "--beta", "0.2", "--depth", "16,128,1024", "--samples", "128",
+            "--device", "cpu", "--no-report", "--quiet", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    with (tmp_path / "regimes.csv").open(newline="") as fh:
+        rows = {(int(r["width"]), r["quantity"]): r for r in csv.DictReader(fh)}
+    assert (rows[(1, "fwd")]["observed_regime"], rows[(1, "fwd")]["verdict"]) == ("collapse", "agree")
+    assert (rows[(16, "fwd")]["observed_regime"], rows[(16, "fwd")]["verdict"]) == ("explode", "agree")
+    assert rows[(2, "fwd")]["predicted_regime"] == "flat" and rows[(2, "diff")]["predicted_regime"] == "flat"
+    assert all(r["verdict"] != "disagree" for (_, q), r in rows.items() if q != "bwd_diff")
+    assert rows[(1, "bwd_diff")]["verdict"] == rows[(2, "bwd_diff")]["verdict"] == "not covered"

@@ -55,5 +55,6 @@ def test_sde_diffusion_of_relu_res3():
     norm_h = next(iter(obj.diffusion.atoms(sympy.Function)))
     d = sympy.Symbol("d", positive=True)
     assert sympy.simplify(obj.diffusion / norm_h - sympy.sqrt(sympy.Rational(1, 2) / d)) == 0
-    assert obj.status == "theorem"
+    # res3's coefficient comes from the diffusion approximation derived here, not from a cited theorem
+    assert obj.status == "asymptotic" and obj.source.startswith("derived here")
     assert math.isclose(float(obj.diffusion.subs({norm_h: 1, d: 2})), 0.5)
