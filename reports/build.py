@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reports import html, pdf
+from reports.check import check_document, has_check
 from reports.content import build_document
 from reports.landscape import has_landscape, landscape_document
 from reports.predictions import load_theory
@@ -28,6 +29,8 @@ def build_report(out_dir: Path, formats: Sequence[str] = FORMATS, out: Path | No
         raise ValueError(f"formats={formats!r} is not allowed: one or more of {', '.join(FORMATS)}")
     if has_landscape(out_dir) and not (Path(out_dir) / "cells.csv").is_file():
         doc = landscape_document(out_dir)  # a landscape-only run (sim.grid --preset landscape)
+    elif has_check(out_dir) and not (Path(out_dir) / "cells.csv").is_file():
+        doc = check_document(out_dir)  # a depth check of a user's network (python -m sim.check)
     else:
         data = load_run(Path(out_dir))
         theory, theory_note = load_theory()

@@ -284,9 +284,9 @@ def sentence(threshold: dict[str, Any], family: Family, view: TheoryView, betas:
     lo_c, hi_c = threshold["beta_c_lo"], threshold["beta_c_hi"]
     if (threshold["verdict"] == "disagree" and family.init in ("iid", "fgn") and lo_c is not None
             and lo_c <= 1.0 <= hi_c + NEAR_ONE):
-        hint = (" An observed β_c near 1 with weights that are not shared points to a part of the branch that is "
-                "the same in every block (it does not average out along depth, like a ReLU applied after the "
-                "addition), which theory treats like shared weights (β_c = 1).")
+        hint = (" An observed β_c near 1 with weights that are not shared points to a part of the branch whose "
+                "mean is not zero in every block, whatever the weights (a ReLU after the addition makes one): it "
+                "adds up along depth like shared weights, for which theory predicts β_c = 1.")
     return (f"{built} {scaling} {weights}, for which theory predicts β_c = {theory_beta}{finite} ({how}{shift}): "
             f"{verdict}.{hint}")
 

@@ -41,7 +41,16 @@ from sim.check.factory import (
     model_seed,
 )
 from sim.check.res3 import Res3Block
-from sim.check.stream import MODES, Blocks, StreamRun, attention_for, no_fused_attention, run_stream, vmap_works
+from sim.check.stream import (
+    MODES,
+    Blocks,
+    StreamRun,
+    attention_for,
+    no_fused_attention,
+    run_stream,
+    time_modes,
+    vmap_works,
+)
 from sim.device import default_memory_budget, parse_memory, resolve_device, resolve_dtype
 from sim.engine import cpu_threads
 from sim.grid.predictions import Predictor
@@ -219,8 +228,10 @@ def plan(build: Factory, depths: Any, *, inputs: Any, betas: Any = DEFAULT_BETAS
             reason = vmap_works(Blocks(pair, "vmap"), h0, [1.0, depths[0] ** -betas[-1]])
         if reason is not None and batch == "vmap":
             raise CheckError("batch", batch, f"the blocks cannot run under torch.func.vmap ({reason}); use 'loop'")
-        mode = "vmap" if reason is None else "loop"
-        note = "" if reason is None else f"vmap does not work for these blocks ({reason}): one call per sample and beta"
+        if reason is not None:
+            mode, note = "loop", f"vmap does not work for these blocks ({reason}): one call per sample and beta"
+        elif batch == "auto":
+            mode, note = _faster_mode(build, depths[0], inputs, betas, samples, seed, dev, dt, name)
     need = state_bytes(shape, len(betas), depths[-1], torch.empty((), dtype=dt).element_size())
     if need > budget:
         raise CheckError("max_memory", max_memory if max_memory is not None else budget,
@@ -237,6 +248,23 @@ def plan(build: Factory, depths: Any, *, inputs: Any, betas: Any = DEFAULT_BETAS
                 seed=seed, mode=mode, mode_note=note, max_memory=budget, names=names, fixed=fixed,
                 exact_activation=exact, out=out_path, force=force, quiet=quiet, identity=identity,
                 command=command, validate_seconds=time.perf_counter() - start)
+
+
+def _faster_mode(build: Factory, depth: int, inputs: Inputs, betas: list[float], samples: int, seed: int,
+                 device: torch.device, dtype: torch.dtype, blocks: str) -> tuple[str, str]:
+    """('vmap' or 'loop', why): the faster on one worker's share of the samples of the smallest
+    depth, at every beta, timed on its first two blocks (`sim.check.stream.time_modes`)."""
+    workers = _workers(device, samples)
+    ids = range(max(2, math.ceil(samples / workers)))
+    models = [block_list(build_model(build, depth, seed, s, device, dtype), blocks) for s in ids]
+    pairs = [draw_input(inputs, seed, depth, s, device, dtype) for s in ids]
+    alphas = [1.0 if b == 0 else float(depth) ** -b for b in betas]
+    with no_fused_attention(), cpu_threads(device, workers):
+        seconds = time_modes(models, torch.stack([x for x, _ in pairs]), torch.stack([u for _, u in pairs]),
+                             alphas)
+    mode = min(seconds, key=seconds.__getitem__)
+    return mode, (f"auto: two blocks of {len(ids)} samples at {len(betas)} betas took {seconds['vmap'] * 1e3:.0f} ms "
+                  f"with vmap and {seconds['loop'] * 1e3:.0f} ms one call at a time; {mode} kept")
 
 
 def _check_out(out: Path) -> None:
@@ -269,13 +297,16 @@ class DepthResult:
     mode: str
 
 
+def _workers(device: torch.device, samples: int) -> int:
+    return 1 if device.type != "cpu" else max(1, min(torch.get_num_threads(), samples))
+
+
 def workers_for(p: Plan) -> int:
     """Worker threads on a CPU: torch's thread count (at most one per sample), each worker then on
-    one torch thread (sim.engine.cpu_threads); 1 on CUDA. Measured on 2 cores with the transformer
-    example at L = 16 (docs/check.md): two workers of one thread were as fast as one worker of two
-    threads on an idle machine and 3 to 6 times faster on a busy one, where OpenMP threads of small
-    products wait for each other."""
-    return 1 if p.device.type != "cpu" else max(1, min(torch.get_num_threads(), p.samples))
+    one torch thread (sim.engine.cpu_threads); 1 on CUDA. Measured on 2 busy cores with the
+    transformer example at L = 16 (docs/check.md): one worker of two torch threads took 3 to 6
+    times as long as one or two workers of one thread each."""
+    return _workers(p.device, p.samples)
 
 
 def run_depth(p: Plan, depth: int) -> DepthResult:

@@ -29,6 +29,7 @@ backward pass take the same path, and vmap never meets the fused kernel.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -169,3 +170,19 @@ def vmap_works(blocks: Blocks, h0: torch.Tensor, alphas: Sequence[float]) -> str
     if not error <= tol:
         return f"vmap gives a relative difference of {error:.2g} from a plain call (tolerance {tol:g})"
     return None
+
+
+def time_modes(blocks: Sequence[Sequence[nn.Module]], h0: torch.Tensor, u: torch.Tensor,
+               alphas: Sequence[float], repeats: int = 2) -> dict[str, float]:
+    """Seconds of a forward and backward pass through the first two blocks, vmap and loop, the
+    best of `repeats` interleaved tries each: which way is faster depends on the model (measured in
+    docs/check.md: vmap for small blocks, the plain loop for the transformer example)."""
+    first = [list(b[:2]) for b in blocks]
+    best = {"vmap": float("inf"), "loop": float("inf")}
+    for _ in range(repeats):
+        for mode in best:
+            with attention_for(mode):
+                start = time.perf_counter()
+                run_stream(Blocks(first, mode), h0, u, alphas)
+                best[mode] = min(best[mode], time.perf_counter() - start)
+    return best

@@ -1,6 +1,6 @@
 """Documentation that cannot rot: every ```python block of README.md and docs/*.md runs (the blocks of
 one file in order, in one namespace, as a notebook would, in a fresh working directory), every
-flag of the four commands' --help is documented in docs/, every relative link points at a file
+flag of the commands' --help is documented in docs/, every relative link points at a file
 of the repository, and nothing cites a document the repository does not hold.
 
 Deterministic apart from the blocks' own runs, which use fixed seeds: no false failures.
@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```", re.S | re.M)
-COMMANDS = ("sim.grid", "theory", "reports", "sim.bench")
+COMMANDS = ("sim.grid", "theory", "reports", "sim.bench", "sim.check")
 
 RUNNER = """
 import sys, traceback
