@@ -501,6 +501,12 @@ def execute(p: Plan, report: Callable[[Path], list[Path]] | None = None) -> Chec
     thresholds = pd.DataFrame(threshold_rows)
     sentence = decisions.sentence(threshold_rows[0], family, view, p.betas)
     stages["decide"] = time.perf_counter() - t0
+    nonfinite = {q: int((~np.isfinite(samples[q].to_numpy(dtype=float))).sum()) for q in QUANTITIES}
+    warnings = list(predictor.warnings)
+    if any(nonfinite.values()):
+        warnings.append(f"non-finite values (overflow) left out of the medians: {nonfinite}; --dtype float64 "
+                        "reaches further")
+        _progress(stream, f"warning: {warnings[-1]}")
     record: dict[str, Any] = {
         "tool": "sim.check", "command": p.command, **p.identity, "factory_name": p.identity["factory"],
         "input_shape": list(p.input_shape), "depths": p.depths, "blocks_description": p.blocks_text,
@@ -510,7 +516,7 @@ def execute(p: Plan, report: Callable[[Path], list[Path]] | None = None) -> Chec
         "decision_rules": {"delta": DELTA, "level": LEVEL, "h_tolerance": corr.H_TOLERANCE,
                            "rho_tolerance": corr.RHO_TOLERANCE, "max_lag": corr.MAX_LAG},
         "depth_seconds": {str(d): round(results[d].seconds, 3) for d in p.depths},
-        "reused_depths": reused, "warnings": predictor.warnings, **provenance(),
+        "reused_depths": reused, "nonfinite": nonfinite, "warnings": warnings, **provenance(),
         "check_version": CHECK_VERSION, "started": started,
     }
     result = CheckResult(samples, layers, correlation, regimes, thresholds, sentence, record, p.out)

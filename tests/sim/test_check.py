@@ -243,6 +243,37 @@ def test_theory_is_asked_for_the_measured_family(init: str, hurst: float | None,
     assert "theory predicts β_c" in r.sentence
 
 
+def test_fgn_weights_are_judged_against_max_half_h() -> None:
+    """fGn weights name claim fgn-res3-mean, whose beta_c is max(1/2, H) at the estimated H."""
+    r = depth_check(lambda L: Res3Network(L, 8, init="fgn", hurst=0.8), [16, 64], inputs=(8,), betas=[0.5, 1.0],
+                    samples=4, seed=2)
+    t = r.thresholds.iloc[0]
+    assert t["family"] == "fgn" and t["claim"] == "fgn-res3-mean" and t["mapping"] == "exact"
+    assert t["theory_beta_c"] == pytest.approx(max(0.5, t["hurst"]), abs=1e-6)
+
+
+def test_inputs_may_be_a_function_of_a_generator() -> None:
+    def inputs(gen: torch.Generator) -> torch.Tensor:
+        return torch.rand(3, 4, generator=gen)  # non-negative inputs, a batch of 3
+
+    r = depth_check(tiny, [2, 4], inputs=inputs, betas=[0.5], samples=2)
+    assert r.record["input_shape"] == [3, 4]
+    again = depth_check(tiny, [2, 4], inputs=inputs, betas=[0.5], samples=2)
+    np.testing.assert_array_equal(r.samples["diff"], again.samples["diff"])
+
+
+def test_overflow_is_counted_and_left_out() -> None:
+    """Blocks that multiply the stream by 1e30: float32 overflows at depth 4; the non-finite values
+    are counted in the record and the medians use the finite ones."""
+    class Blow(nn.Module):
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            return 1e30 * h
+
+    r = depth_check(lambda L: Stack([Blow() for _ in range(L)]), [2, 4], inputs=(4,), betas=[1.0], samples=2,
+                    batch="loop")
+    assert r.record["nonfinite"]["fwd"] > 0 and any("non-finite" in w for w in r.record["warnings"])
+
+
 # ---------------------------------------------------------------------- the command line
 def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     status = check_command.main(args)
