@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -32,26 +33,27 @@ import numpy as np
 
 from sim.cell import Cell
 from sim.device import default_memory_budget, parse_memory, resolve_device
-from sim.engine import memory_plan, simulate_betas
+from sim.engine import memory_plan
+from sim.grid import executors
 from sim.grid import spec as gridspec
+from sim.grid.executors import ClusterLost, EngineCall, Executor, LocalExecutor, TrainingJob
 from sim.grid.exports import write_exports, write_training
 from sim.grid.predictions import Predictor
 from sim.grid.presets import DEFAULT_PRESET, PRESETS
-from sim.grid.progress import Progress, group_cost
+from sim.grid.progress import Progress
 from sim.grid.regimes import DELTA, LEVEL
 from sim.grid.runinfo import provenance, write_json
 from sim.grid.spec import GridError, SubGrid
 from sim.grid.store import SCHEMA_VERSION, Store, check_store, training_key
-from sim.train import TrainConfig, check_trainable, train_cell
+from sim.train import TrainConfig, check_trainable
 from sim.train.data import load_dataset
-from sim.workspace import workspace
 
 PROG = "python -m sim.grid"
 # Flags that set one axis of every sub-grid.
 AXIS_FLAGS = ("block", "activation", "init", "hurst", "lengthscale", "beta", "depth", "width",
               "samples", "seed", "dtype", "stepper", "damping")
 # Keys a TOML configuration may hold besides the axes.
-CONFIG_SETTINGS = ("device", "max_memory", "out", "grid")
+CONFIG_SETTINGS = ("device", "max_memory", "executor", "ray_address", "out", "grid")
 STORE_NAME = "results.sqlite"
 
 
@@ -89,7 +91,8 @@ presets (default {DEFAULT_PRESET}):
 {presets}
 
 configuration files (--config FILE.toml):
-  Top-level keys: any axis ({', '.join(gridspec.AXES)}), and device, max_memory, out.
+  Top-level keys: any axis ({', '.join(gridspec.AXES)}), and device, max_memory, executor,
+  ray_address, out.
   Values are scalars, lists, or texts in the flag syntax ("0:1.2:13"). Optional [[grid]] tables
   are sub-grids; top-level axes are defaults for each of them.
 
@@ -114,6 +117,10 @@ output (OUT, default runs/<preset or config name>):
     run.add_argument("--device", metavar="DEV", help="auto (CUDA when present), cpu, cuda")
     run.add_argument("--max-memory", metavar="SIZE", help="memory budget per engine call, e.g. 4G "
                      "(default: half of what is free, at most 4G on the CPU)")
+    run.add_argument("--executor", metavar="NAME", help="local (default: this process) or ray (Ray tasks, "
+                     "one per engine call; needs the 'cluster' extra)")
+    run.add_argument("--ray-address", metavar="ADDRESS", help="with --executor ray: auto or HOST:PORT of a running "
+                     "Ray cluster (default: start a local Ray instance)")
     run.add_argument("--out", metavar="DIR", help="output directory (default runs/<name>)")
     run.add_argument("--force", action="store_true", help="recompute cells already stored")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors and warnings")
@@ -186,6 +193,8 @@ class Plan:
     command: list[str]
     validate_seconds: float = 0.0
     train: TrainConfig | None = None
+    executor: str = "local"
+    ray_address: str | None = None
 
 
 def _load_toml(path: str) -> dict[str, Any]:
@@ -246,7 +255,7 @@ def _config_grid(path: str) -> tuple[list[SubGrid], dict[str, Any]]:
             raise GridError(f"{name}: grid[{i}].{nested[0]}", _short(t[nested[0]]),
                             "set it at the top level, not inside [[grid]]")
     subs = [{**top, **_config_axes(t, f"{name}: grid[{i}]")} for i, t in enumerate(tables)] or [top]
-    settings = {k: data[k] for k in ("device", "max_memory", "out") if k in data}
+    settings = {k: data[k] for k in CONFIG_SETTINGS if k in data and k != "grid"}
     for key, value in settings.items():
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise GridError(f"{name}: {key}", _short(value), "expected a text")
@@ -345,6 +354,18 @@ def plan(argv: Sequence[str]) -> Plan:
         raise UsageError(f"--max-memory={memory_text} is not allowed: "
                          f"{str(exc).split(' is not allowed: ', 1)[-1]}") from None
 
+    executor = args.executor if args.executor is not None else str(settings.get("executor", "local"))
+    address = args.ray_address if args.ray_address is not None else settings.get("ray_address")
+    address = None if address is None else str(address)
+    try:
+        executors.check(executor, address)
+    except ValueError as exc:
+        field, _, reason = str(exc).partition(" is not allowed: ")
+        key, value, given = (("executor", executor, args.executor) if field.startswith("executor=")
+                             else ("ray_address", address, args.ray_address))
+        flag = f"--{key.replace('_', '-')}" if given is not None else f"{name}: {key}"
+        raise UsageError(f"{flag}={value} is not allowed: {reason}") from None
+
     try:
         cells = gridspec.expand(grid, device=device)
     except ValueError as exc:
@@ -384,7 +405,8 @@ def plan(argv: Sequence[str]) -> Plan:
     return Plan(name=name, preset=preset, config=args.config, grid=grid, cells=cells, out=out,
                 device=device, resolved_device=resolved, max_memory=max_memory, force=args.force,
                 quiet=args.quiet, report=not args.no_report, command=command,
-                validate_seconds=time.perf_counter() - start, train=train)
+                validate_seconds=time.perf_counter() - start, train=train, executor=executor,
+                ray_address=address)
 
 
 # ---------------------------------------------------------------------- running
@@ -394,43 +416,60 @@ def _progress_mode(quiet: bool) -> str:
     return "bar" if sys.stderr.isatty() else "lines"
 
 
-def simulate_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, int]:
-    """Simulate the grid's cells that are not stored (all with --force); returns (done, skipped)."""
+def _failed(task_label: str, reason: str, progress: Progress | None = None) -> str:
+    """Say on stderr that a task failed (on a line of its own below the bar); returns the line."""
+    line = f"error: {task_label}: {reason}"
+    print(("\n" if progress is not None and progress.mode == "bar" else "") + line, file=sys.stderr, flush=True)
+    return line
+
+
+def simulate_missing(p: Plan, store: Store, meta: dict[str, Any],
+                     executor: Executor | None = None) -> tuple[int, int, list[str]]:
+    """Simulate the grid's cells that are not stored (all with --force), one engine call per task of
+    `executor` (default: this process), storing each call's cells as it finishes; returns (cells
+    stored, cells skipped, one line per failed engine call)."""
+    executor = executor if executor is not None else LocalExecutor()
     stored = set() if p.force else store.keys()
     todo = []
     for members in _groups(p.cells).values():
         missing = [c for c in members if c.key() not in stored]
         if missing:
             todo.append(missing)
-    # Groups of the same draws (a Hurst sweep of fgn cells) run one after the other, and the
-    # workspace keeps their standard normals from one to the next.
+    # Groups of the same draws (a Hurst sweep of fgn cells) run one after the other: the local
+    # executor's workspace keeps their standard normals from one to the next.
     first_of_seed: dict[int, int] = {}
     for i, members in enumerate(todo):
         first_of_seed.setdefault(members[0].draw_seed(), i)
     todo.sort(key=lambda members: first_of_seed[members[0].draw_seed()])
-    keep_draws = len(first_of_seed) < len(todo)
+    tasks = [EngineCall(tuple(members), p.max_memory) for members in todo]
     n_todo = sum(len(m) for m in todo)
     skipped = len(p.cells) - n_todo
-    progress = Progress(n_todo, sum(group_cost(m[0], len(m)) for m in todo), _progress_mode(p.quiet))
+    progress = Progress(n_todo, sum(t.cost for t in tasks), _progress_mode(p.quiet))
     if progress.mode == "lines":
         print(f"{len(p.cells)} cells: {skipped} already stored, {n_todo} to simulate "
-              f"in {len(todo)} engine calls on {p.resolved_device}", file=sys.stderr, flush=True)
+              f"in {len(todo)} engine calls on {p.resolved_device}"
+              f"{' (ray)' if executor.name == 'ray' else ''}", file=sys.stderr, flush=True)
+    done, failed = 0, []
     try:
-        with workspace(keep_draws=keep_draws):
-            for missing in todo:
-                first = missing[0]
-                progress.begin(f"{first.label().rsplit(' beta=', 1)[0]} ({len(missing)} betas, "
-                               f"L={first.depth})")
-                results = simulate_betas(first, [c.beta for c in missing], max_memory=p.max_memory)
-                store.put_many(results, meta)
-                progress.advance([(r.cell, r.seconds) for r in results], group_cost(first, len(missing)))
+        for finished in executor.run(tasks, progress.begin):
+            if finished.error is not None:
+                failed.append(_failed(finished.task.label, finished.error, progress))
+                progress.advance([], finished.task.cost)
+                continue
+            store.put_many(finished.result, meta)
+            done += len(finished.result)
+            progress.advance([(r.cell, r.seconds) for r in finished.result], finished.task.cost)
     finally:
         progress.finish()
-    return n_todo, skipped
+    return done, skipped, failed
 
 
-def train_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, int]:
-    """Train the grid's cells whose training under p.train is not stored; returns (done, skipped)."""
+def train_missing(p: Plan, store: Store, meta: dict[str, Any],
+                  executor: Executor | None = None) -> tuple[int, int, list[str]]:
+    """Train the grid's cells whose training under p.train is not stored, one task of `executor`
+    each, storing each as it finishes; returns (cells trained, cells skipped, one line per failed
+    cell)."""
+    executor = executor if executor is not None else LocalExecutor()
     config = dataclasses.asdict(p.train)
     stored = set() if p.force else store.training_keys()
     todo = [c for c in p.cells if training_key(c, config) not in stored]
@@ -440,11 +479,16 @@ def train_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, int
         print(f"training {len(todo)} cells ({skipped} already trained): {p.train.epochs} epochs on "
               f"{p.train.dataset}, {p.train.optimizer}, lr in {', '.join(f'{lr:g}' for lr in p.train.lrs)}",
               file=sys.stderr, flush=True)
-    data = load_dataset(p.train.dataset)
     start = time.perf_counter()
-    for i, cell in enumerate(todo, 1):
-        result = train_cell(cell, p.train, dataset=data)
+    done, failed = 0, []
+    for i, finished in enumerate(executor.run([TrainingJob(cell, p.train) for cell in todo]), 1):
+        cell = finished.task.cell
+        if finished.error is not None:
+            failed.append(_failed(f"training {cell.label()}", finished.error))
+            continue
+        result = finished.result
         store.put_training(result, meta)
+        done += 1
         if mode != "quiet":
             elapsed = time.perf_counter() - start
             eta = elapsed / i * (len(todo) - i)
@@ -454,11 +498,12 @@ def train_missing(p: Plan, store: Store, meta: dict[str, Any]) -> tuple[int, int
                   f"{np.nanmean(result.metrics['test_loss']) if result.diverged < cell.samples else float('nan'):.4g}"
                   f"{acc_text}, {result.diverged} diverged ({result.seconds:.1f} s; ETA {eta:.0f} s)",
                   file=sys.stderr, flush=True)
-    return len(todo), skipped
+    return done, skipped, failed
 
 
 def _run_record(p: Plan, meta: dict[str, Any], counts: dict[str, int], stages: dict[str, float],
-                files: list[Path], warnings: list[str], started: str) -> dict[str, Any]:
+                files: list[Path], warnings: list[str], started: str,
+                executor: dict[str, Any] | None = None) -> dict[str, Any]:
     """The content of run.json."""
     dtypes = sorted({c.dtype for c in p.cells})
     return {
@@ -469,7 +514,7 @@ def _run_record(p: Plan, meta: dict[str, Any], counts: dict[str, int], stages: d
         "out": str(p.out),
         "grid": [{axis: list(values) for axis, values in sub.items()} for sub in p.grid],
         "settings": {"device": p.device, "max_memory": p.max_memory, "force": p.force,
-                     "report": p.report},
+                     "report": p.report, **(executor or {"executor": p.executor})},
         "training": None if p.train is None else dataclasses.asdict(p.train),
         "device": p.resolved_device,
         "dtype": dtypes[0] if len(dtypes) == 1 else dtypes,
@@ -486,7 +531,22 @@ def _run_record(p: Plan, meta: dict[str, Any], counts: dict[str, int], stages: d
 
 
 def execute(p: Plan) -> int:
-    """Run a validated plan; returns the exit status."""
+    """Run a validated plan; returns the exit status. The executor is made first: Ray that cannot
+    be started or joined is bad input (status 2, nothing written)."""
+    try:
+        executor = executors.make(p.executor, p.ray_address, p.resolved_device, p.max_memory, p.quiet)
+    except ValueError as exc:
+        field, _, reason = str(exc).partition(" is not allowed: ")
+        flag = f"--ray-address={p.ray_address}" if field.startswith("ray_address") else f"--executor={p.executor}"
+        print(f"error: {flag} is not allowed: {reason}", file=sys.stderr)
+        return 2
+    try:
+        return _execute(p, executor)
+    finally:
+        executor.close()
+
+
+def _execute(p: Plan, executor: Executor) -> int:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     stages = {"validate": p.validate_seconds}
     meta = provenance()
@@ -496,21 +556,29 @@ def execute(p: Plan) -> int:
         store.check_writable()
         t0 = time.perf_counter()
         try:
-            done, skipped = simulate_missing(p, store, meta)
+            done, skipped, failed = simulate_missing(p, store, meta, executor)
         except KeyboardInterrupt:
             print(f"interrupted: {len(store)} cells are stored in {store_path}; run the same "
                   "command again to finish", file=sys.stderr)
             return 130
+        except ClusterLost as exc:
+            print(f"error: {exc}: the {len(store)} cells finished are stored in {store_path}; run the same "
+                  "command again to finish (--executor local runs it on this machine)", file=sys.stderr)
+            return 1
         stages["simulate"] = time.perf_counter() - t0
         trained_counts = None
         if p.train is not None:
             t0 = time.perf_counter()
             try:
-                trained_counts = train_missing(p, store, meta)
+                trained_counts = train_missing(p, store, meta, executor)
             except KeyboardInterrupt:
                 print(f"interrupted: trained cells so far are stored in {store_path}; run the same "
                       "command again to finish", file=sys.stderr)
                 return 130
+            except ClusterLost as exc:
+                print(f"error: {exc}: the cells trained so far are stored in {store_path}; run the same "
+                      "command again to finish (--executor local runs it on this machine)", file=sys.stderr)
+                return 1
             stages["train"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         stored = store.load()
@@ -522,12 +590,18 @@ def execute(p: Plan) -> int:
         for warning in predictor.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         counts = {"grid": len(p.cells), "simulated": done, "already_stored": skipped, "in_store": len(stored)}
+        if failed:
+            counts["failed_engine_calls"] = len(failed)
         if trained_counts is not None:
             counts.update(trained=trained_counts[0], already_trained=trained_counts[1],
                           training_in_store=len(trained))
+            if trained_counts[2]:
+                counts["failed_training"] = len(trained_counts[2])
         run_json = p.out / "run.json"
         files.append(run_json)
-        write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
+        record = functools.partial(_run_record, p, meta, counts, stages, files, predictor.warnings, started,
+                                   executor.describe())
+        write_json(run_json, record())
         status = 0
         if p.report:
             t0 = time.perf_counter()
@@ -538,11 +612,16 @@ def execute(p: Plan) -> int:
                       f"and tables in {p.out} are complete", file=sys.stderr)
                 status = 1
             stages["report"] = time.perf_counter() - t0
-            write_json(run_json, _run_record(p, meta, counts, stages, files, predictor.warnings, started))
+            write_json(run_json, record())
     except KeyboardInterrupt:
         print(f"interrupted while writing the tables and report: all {len(stored)} cells are stored in "
               f"{store_path}; run the same command again to write them", file=sys.stderr)
         return 130
+    failures = failed + (trained_counts[2] if trained_counts is not None else [])
+    if failures:
+        print(f"error: {len(failures)} tasks failed (listed above): their cells are not stored; the tables "
+              "hold the others; run the same command again to retry them", file=sys.stderr)
+        status = 1
     if not p.quiet:
         for f in files:
             print(f)
