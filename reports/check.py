@@ -217,7 +217,7 @@ def depth_figure(data: CheckData, quantity: str = "diff") -> Figure:
         _slope_panel(axes[1], data, quantity)
         _correlation_panel(axes[2], data)
 
-    name = data.record.get("factory_name") or data.record.get("factory") or "the network"
+    name = data.record.get("factory") or "the network"
     t = _threshold(data, quantity)
     return Figure(
         title=f"Depth check of {name}",
@@ -281,7 +281,7 @@ def _provenance(record: dict[str, Any]) -> Table | None:
     dirty = " (uncommitted changes)" if record.get("git_dirty") else ""
     shape = f"{record.get('input_shape')}, {record.get('samples')}, {record.get('seed')}"
     device = f"{record.get('device_resolved')}, {record.get('dtype')}, {record.get('batch')}"
-    fields = [["factory", str(record.get("factory_name") or record.get("factory"))],
+    fields = [["factory", str(record.get("factory"))],
               ["blocks", str(record.get("blocks_description"))],
               ["stream shape, samples, seed", shape],
               ["depths, β", f"{record.get('depths')}, {record.get('betas')}"],
@@ -322,20 +322,12 @@ def section_blocks(data: CheckData) -> tuple[list[Any], str]:
     return blocks, sentence
 
 
-def check_sections(run_dir: Path) -> list[Section]:
-    """[the depth-check section] when the directory holds the check's tables, else []."""
-    if not has_check(run_dir):
-        return []
-    blocks, _ = section_blocks(read_check(run_dir))
-    return [Section(TITLE, blocks=blocks, anchor="depth-check")]
-
-
 def check_document(run_dir: Path) -> Document:
     """The report of a depth-check directory."""
     run_dir = Path(run_dir)
     data = read_check(run_dir)
     blocks, sentence = section_blocks(data)
     section = Section(f"1. {TITLE}", blocks=blocks, anchor="depth-check")
-    name = data.record.get("factory_name") or data.record.get("factory") or run_dir.name
+    name = data.record.get("factory") or run_dir.name
     return Document(title=f"Depth check: {name}", subtitle=f"Check directory {run_dir.name or run_dir}",
                     summary=[sentence] if sentence else [], sections=[section])

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,6 @@ BETA_C_CLAIMS = ("iid-trichotomy", "fgn-res3-mean", "fgn-res3-odd", "smooth-crit
 # How far below 1 an observed interval may end and still be read as "near 1": finite-depth thresholds sit
 # a little below their asymptotic value (docs/theory.md §4.8).
 NEAR_ONE = 0.05
-QUANTITY_WORDS = {"diff": "‖h_L − h_0‖/‖h_0‖", "bwd_diff": "‖p_0 − p_L‖/‖p_L‖"}
 
 
 @dataclass(frozen=True)
@@ -290,7 +289,3 @@ def sentence(threshold: dict[str, Any], family: Family, view: TheoryView, betas:
     return (f"{built} {scaling} {weights}, for which theory predicts β_c = {theory_beta}{finite} ({how}{shift}): "
             f"{verdict}.{hint}")
 
-
-def family_record(family: Family) -> dict[str, Any]:
-    """The family as a JSON-able dict."""
-    return asdict(family)

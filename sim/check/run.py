@@ -107,11 +107,12 @@ class Plan:
 # ---------------------------------------------------------------------- validation
 def _depths(depths: Any) -> list[int]:
     try:
-        values = [int(d) for d in depths] if not isinstance(depths, int | str) else [int(depths)]
-        if any(float(d) != int(d) for d in depths):
-            raise ValueError
+        values = [int(d) for d in depths]
+        whole = not isinstance(depths, str) and all(float(d) == v for d, v in zip(depths, values, strict=True))
     except (TypeError, ValueError):
-        raise CheckError("depths", depths, "expected a list of integers >= 2") from None
+        whole = False
+    if not whole:
+        raise CheckError("depths", depths, "expected a list of integers >= 2")
     if any(d < 2 for d in values):
         raise CheckError("depths", depths, "every depth must be >= 2 (a residual stream of one block "
                          "has no depth to scale)")
@@ -203,6 +204,10 @@ def plan(build: Factory, depths: Any, *, inputs: Any, betas: Any = DEFAULT_BETAS
     x0, _ = draw_input(inputs, seed, depths[0], 0, dev, dt)
     if shape is None:
         shape = tuple(x0.shape)
+    need = state_bytes(shape, len(betas), depths[-1], torch.empty((), dtype=dt).element_size())
+    if need > budget:
+        raise CheckError("max_memory", max_memory if max_memory is not None else budget,
+                         f"one sample's states at depth {depths[-1]} need {need / 2**20:.0f} MiB")
     out_path = None if out is None else Path(out)
     if out_path is not None:
         _check_out(out_path)
@@ -232,10 +237,6 @@ def plan(build: Factory, depths: Any, *, inputs: Any, betas: Any = DEFAULT_BETAS
             mode, note = "loop", f"vmap does not work for these blocks ({reason}): one call per sample and beta"
         elif batch == "auto":
             mode, note = _faster_mode(build, depths[0], inputs, betas, samples, seed, dev, dt, name)
-    need = state_bytes(shape, len(betas), depths[-1], torch.empty((), dtype=dt).element_size())
-    if need > budget:
-        raise CheckError("max_memory", max_memory if max_memory is not None else budget,
-                         f"one sample's states at depth {depths[-1]} need {need / 2**20:.0f} MiB")
     every = [b for m in firsts.values() for b in block_list(m, name)]
     exact = None
     if all(isinstance(b, Res3Block) for b in every) and len({b.activation for b in every}) == 1:
@@ -284,8 +285,8 @@ def _check_out(out: Path) -> None:
 # ---------------------------------------------------------------------- one depth
 @dataclass
 class DepthResult:
-    """One depth's numbers. logs[q] (S, B); first_step (S, B) = log‖h_1 − h_0‖/‖h_0‖; log_h, log_dev,
-    log_p (S, B, L+1); correlations: one per sample."""
+    """One depth's numbers: logs[q] (S, B) natural logs of the four quantities; log_h, log_dev, log_p
+    (S, B, L+1) the trajectories (sim.check.stream.StreamRun); correlations: one per sample."""
 
     depth: int
     logs: dict[str, np.ndarray]
@@ -397,7 +398,7 @@ def sample_rows(p: Plan, r: DepthResult) -> list[dict[str, Any]]:
         for s in range(p.samples):
             rows.append({"depth": r.depth, "beta": beta, "alpha": float(r.depth) ** -beta,
                          "scaling": "as built" if beta == 0 else "rescaled", "sample": s,
-                         "model_seed": str(model_seed(p.seed, r.depth, s)),
+                         "model_seed": model_seed(p.seed, r.depth, s),
                          **{q: float(r.logs[q][s, b]) for q in QUANTITIES},
                          "first_step": float(r.log_dev[s, b, 1])})
     return rows
@@ -414,8 +415,8 @@ def layer_frame(p: Plan, r: DepthResult) -> pd.DataFrame:
 
 @dataclass
 class CheckResult:
-    """A finished check: its tables (pandas DataFrames with the CSV files' columns), the measured
-    weight family, theory's view, the one-paragraph verdict and the record (check.json)."""
+    """A finished check: its tables (pandas DataFrames with the CSV files' columns), the one-paragraph
+    verdict, and the record (check.json, which also holds the weights' family and theory's view)."""
 
     samples: pd.DataFrame
     layers: pd.DataFrame
@@ -508,7 +509,7 @@ def execute(p: Plan, report: Callable[[Path], list[Path]] | None = None) -> Chec
                         "reaches further")
         _progress(stream, f"warning: {warnings[-1]}")
     record: dict[str, Any] = {
-        "tool": "sim.check", "command": p.command, **p.identity, "factory_name": p.identity["factory"],
+        "tool": "sim.check", "command": p.command, **p.identity,
         "input_shape": list(p.input_shape), "depths": p.depths, "blocks_description": p.blocks_text,
         "device_resolved": str(p.device), "batch": p.mode, "batch_note": p.mode_note,
         "max_memory": p.max_memory, "random_parameters": p.names, "fixed_parameters": p.fixed,

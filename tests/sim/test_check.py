@@ -336,7 +336,7 @@ def test_the_command_writes_tables_and_report_and_resumes(tmp_path: Path, capsys
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Depth check" in html and "http" not in html.lower()
     record = json.loads((out / "check.json").read_text())
-    assert record["reused_depths"] == [] and record["factory_name"] == "examples/mlp_resnet.py:build"
+    assert record["reused_depths"] == [] and record["factory"] == "examples/mlp_resnet.py:build"
 
     status, _, _ = _main([*args, "--quiet", "--no-report"], capsys)
     assert status == 0
