@@ -4,7 +4,8 @@ Every function takes the same `sim.cell.Cell` the simulator uses and returns sym
 (numbers only at the boundary: the finite-depth sums are floats). Cells that no claim covers get
 `NotCovered`, a ValueError. See `claims()` for the registry of encoded predictions. The Heun and RK4
 steppers and the antisym block (ResNets as ODE discretizations) are in `theory.stability`,
-`theory.antisym`, `theory.expansion` and `theory.wick`.
+`theory.antisym`, `theory.expansion` and `theory.wick`; the backward pass at finite depth in
+`theory.backward`.
 """
 
 from theory.activations import c_sigma, hermite_order, kappa, kappa_expr
@@ -16,6 +17,16 @@ from theory.antisym import (
     log_norm_rate,
     mean_drift,
     second_order_coefficient,
+)
+from theory.backward import (
+    backward_critical_beta,
+    backward_finite_depth_deviation,
+    backward_finite_depth_expr,
+    backward_finite_depth_slope,
+    backward_finite_depth_sum,
+    backward_finite_depth_threshold,
+    backward_law_valid,
+    backward_threshold_valid,
 )
 from theory.claim import STATUSES, Claim
 from theory.claims import claim, claims, claims_for
@@ -97,6 +108,10 @@ __all__ = [
     # the antisym block
     "antisym_deviation_expr", "antisym_moment_expr", "explosion_beta", "finite_depth_log_deviation",
     "log_norm_rate", "log_norm_rates", "mean_drift", "moment_rates", "moment_series", "second_order_coefficient",
+    # the backward pass at finite depth
+    "backward_critical_beta", "backward_finite_depth_deviation", "backward_finite_depth_expr",
+    "backward_finite_depth_slope", "backward_finite_depth_sum", "backward_finite_depth_threshold",
+    "backward_law_valid", "backward_threshold_valid",
     # the typical norm at small width
     "log_norm_drift", "median_depth_exponent", "median_finite_depth_slope", "median_regime", "norm_regime",
     "width_rule_applies",

@@ -7,6 +7,11 @@ per-coordinate variance of the pre-activation (q = ||h_0||^2 / d in res3).
     kappa_sigma(rho) = E[sigma(sqrt(q) X) sigma(sqrt(q) Y)] / q = sum_n (mu_n^2 / n!) rho^n,
     mu_n           = E[sigma(sqrt(q) Z) He_n(Z)] / sqrt(q).
 
+The backward pass (docs/theory.md §4.10) needs two more kernels, of sigma' and of z sigma'(sqrt(q) z):
+
+    kappa_sigma'(rho) = E[sigma'(sqrt(q) X) sigma'(sqrt(q) Y)] = d kappa_sigma / d rho,
+    radial kernel     = E[X sigma'(sqrt(q) X) Y sigma'(sqrt(q) Y)]   (= kappa_sigma for homogeneous sigma).
+
 For the positively homogeneous activations (relu, leaky_relu, identity) none of these depend on q
 and they are exact sympy numbers (sympy integration; the arc-cosine kernel of Cho & Saul 2009 for
 kappa). For tanh and gelu they are numerical (quadrature), returned as sympy Floats and marked so.
@@ -81,6 +86,17 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 def _numeric(activation: str) -> Callable[[np.ndarray], np.ndarray]:
     return np.tanh if activation == "tanh" else _gelu
+
+
+def _gelu_derivative(x: np.ndarray) -> np.ndarray:
+    return special.ndtr(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)  # Phi(x) + x phi(x)
+
+
+def numeric_derivative(activation: str) -> Callable[[np.ndarray], np.ndarray]:
+    """sigma' of tanh (1 - tanh^2) or gelu (Phi + x phi) as a numpy function."""
+    if activation not in NUMERICAL_ACTIVATIONS:
+        raise ValueError(f"activation={activation!r} is not allowed: one of {', '.join(NUMERICAL_ACTIVATIONS)}")
+    return (lambda x: 1.0 - np.tanh(x) ** 2) if activation == "tanh" else _gelu_derivative
 
 
 def mean_square(activation: str, q: float = 1.0, negative_slope: float = 0.01) -> float:
@@ -311,3 +327,87 @@ def truncated_hermite(activation: str, variances: np.ndarray, q: float) -> np.nd
         raise ValueError(f"q={q!r} is not allowed for activation={activation!r}: the Hermite "
                          f"series does not converge to 1e-12 within {_MAX_TERMS} terms")
     return coeffs[:, : int(np.argmax(ok)) + 1]
+
+
+def kappa_derivative_expr(activation: str, negative_slope: float | sympy.Expr = 0.01) -> sympy.Expr:
+    """kappa_sigma'(rho) = E[sigma'(X) sigma'(Y)] = d kappa_sigma / d rho, homogeneous sigma, in `rho`.
+
+    sigma' = a + (1 - a) 1{x > 0} and P(X > 0, Y > 0) = 1/4 + arcsin(rho) / (2 pi) give
+    a + (1 - a)^2 (1/4 + arcsin(rho) / (2 pi)); it equals the derivative of `kappa_expr` (tested).
+    """
+    check_activation(activation)
+    if activation in NUMERICAL_ACTIVATIONS:
+        raise ValueError(f"activation={activation!r} is not allowed: closed forms exist for "
+                         f"{', '.join(HOMOGENEOUS_ACTIVATIONS)}; use kappa_derivative for tanh and gelu")
+    slope = _slope(activation, negative_slope)
+    return slope + (1 - slope) ** 2 * (sympy.Rational(1, 4) + sympy.asin(rho) / (2 * sympy.pi))
+
+
+def _coefficients(values: np.ndarray) -> np.ndarray:
+    """E[f(Z) He_n(Z)] / sqrt(n!) for n < _MAX_TERMS, from f at the Gauss-Hermite nodes."""
+    x, w = _gauss_hermite()
+    out = np.empty(_MAX_TERMS)
+    h_prev, h = np.zeros_like(x), np.ones_like(x)
+    for n in range(_MAX_TERMS):
+        out[n] = (values * w) @ h
+        h_prev, h = h, (x * h - math.sqrt(n) * h_prev) / math.sqrt(n + 1)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _derivative_series(activation: str, q: float) -> tuple[tuple[float, ...], tuple[float, ...], float, float]:
+    """Hermite series (coefficients of rho^n) of the kernels of sigma'(sqrt(q) z) and of
+    z sigma'(sqrt(q) z), each cut where its remaining mass is below 1e-12 of its total, and the
+    two totals E[sigma'(sqrt(q) Z)^2], E[Z^2 sigma'(sqrt(q) Z)^2] (their values at rho = 1)."""
+    x, w = _gauss_hermite()
+    slope = numeric_derivative(activation)(math.sqrt(q) * x)
+    out = []
+    for values in (slope, x * slope):
+        coeffs = _coefficients(values) ** 2
+        total = float((values**2) @ w)
+        remaining = total - np.cumsum(coeffs)
+        ok = np.nonzero(remaining <= _SERIES_TOL * total)[0]
+        if ok.size == 0:
+            raise ValueError(f"q={q!r} is not allowed for activation={activation!r}: the Hermite series of "
+                             f"sigma' does not converge to 1e-12 within {_MAX_TERMS} terms")
+        out.append((tuple(coeffs[: ok[0] + 1]), total))
+    (kernel, kernel_total), (radial, radial_total) = out
+    return kernel, radial, kernel_total, radial_total
+
+
+def _derivative_kernels(activation: str, correlation: np.ndarray | float, q: float,
+                        negative_slope: float) -> tuple[np.ndarray, np.ndarray]:
+    r = np.clip(np.asarray(correlation, dtype=float), -1.0, 1.0)
+    check_activation(activation)
+    if activation not in NUMERICAL_ACTIVATIONS:
+        slope = float(_slope(activation, negative_slope))
+        return (slope + (1.0 - slope) ** 2 * (0.25 + np.arcsin(r) / (2.0 * np.pi)),
+                kappa(activation, r, negative_slope=negative_slope))
+    if not q > 0:
+        raise ValueError(f"q={q!r} is not allowed: expected a variance > 0")
+    kernel, radial, kernel_total, radial_total = _derivative_series(activation, float(q))
+    first = np.polynomial.polynomial.polyval(r, np.array(kernel))
+    second = np.polynomial.polynomial.polyval(r, np.array(radial))
+    # at correlation 1 the totals themselves, not the truncated series
+    return np.where(r == 1.0, kernel_total, first), np.where(r == 1.0, radial_total, second)
+
+
+def kappa_derivative(activation: str, correlation: np.ndarray | float, *, q: float = 1.0,
+                     negative_slope: float = 0.01) -> np.ndarray:
+    """kappa_sigma'(rho) = E[sigma'(sqrt(q) X) sigma'(sqrt(q) Y)] at correlations in [-1, 1].
+
+    Closed form for relu, leaky_relu and identity (`kappa_derivative_expr`); for tanh and gelu the
+    Hermite series of sigma'(sqrt(q) z) by Gauss-Hermite quadrature, cut where the remaining mass
+    is below 1e-12 of E[sigma'(sqrt(q) Z)^2] (the error bound uniformly on |rho| <= 1).
+    """
+    return _derivative_kernels(activation, correlation, q, negative_slope)[0]
+
+
+def radial_kernel(activation: str, correlation: np.ndarray | float, *, q: float = 1.0,
+                  negative_slope: float = 0.01) -> np.ndarray:
+    """E[X sigma'(sqrt(q) X) Y sigma'(sqrt(q) Y)] at correlations in [-1, 1].
+
+    For homogeneous sigma, z sigma'(z) = sigma(z), so this is kappa_sigma; for tanh and gelu the
+    Hermite series of z sigma'(sqrt(q) z), cut as in `kappa_derivative`.
+    """
+    return _derivative_kernels(activation, correlation, q, negative_slope)[1]

@@ -37,6 +37,7 @@ _beta_c = sympy.Symbol("beta_c")
 _moment = sympy.Symbol(r"\mathbb{E}\|h_L\|^2/\|h_0\|^2")
 _deviation = sympy.Symbol(r"\mathbb{E}\|h_L - h_0\|^2/\|h_0\|^2")
 _backward = sympy.Symbol(r"\mathbb{E}\|\partial_{h_0}\ell\|^2/\|\partial_{h_L}\ell\|^2")
+_backward_deviation = sympy.Symbol(r"\mathbb{E}\|\partial_{h_0}\ell - \partial_{h_L}\ell\|^2/\|\partial_{h_L}\ell\|^2")
 _slope = sympy.Symbol(r"\frac{d \log \mathrm{med}\|h_L - h_0\|}{d \log L}")
 _gamma = sympy.Function(r"\gamma")
 _kappa = sympy.Function(r"\kappa_\sigma")
@@ -77,6 +78,10 @@ def _stationary_finite(cell: Cell, res3: bool) -> bool:
     return euler_residual(cell) and cell.init != "fbm" and (cell.block == "res3") == res3
 
 
+def _stationary_euler(cell: Cell) -> bool:
+    return euler_residual(cell) and cell.init != "fbm"
+
+
 def _generic_slope(cell: Cell) -> bool:
     return euler_residual(cell) and not exact_moment_applies(cell) and not rough_res1(cell)
 
@@ -95,6 +100,11 @@ def _section4_claims() -> list[Claim]:
     dev_sum = alpha**2 * sympy.Sum(_gamma(j - k) * _kappa(_gamma(j - k)), (j, 0, L - 1), (k, 0, L - 1))
     res1_sum = alpha**2 * sympy.Sum(_gamma(j - k), (j, 0, L - 1), (k, 0, L - 1)) * sympy.Symbol("F_sigma")
     cov = sympy.Function("C")
+    bwd_sum = alpha**2 * sympy.Sum(
+        _gamma(j - k) * ((1 - 1 / d) * _gamma(j - k) * sympy.Function(r"\kappa_{\sigma'}")(_gamma(j - k))
+                         + sympy.Function(r"\lambda_\sigma")(_gamma(j - k)) / d),
+        (j, 0, L - 1), (k, 0, L - 1))
+    bwd_res1_sum = alpha**2 * sympy.Sum(_gamma(j - k), (j, 0, L - 1), (k, 0, L - 1)) * sympy.Symbol("G_sigma")
     fbm_sum = alpha**2 * sympy.Sum(cov(j, k) * sympy.Function(r"\tilde\kappa_\sigma")(j, k),
                                    (j, 0, L - 1), (k, 0, L - 1))
     rho_t = sympy.Function("rho")(t)
@@ -245,11 +255,18 @@ def _section4_claims() -> list[Claim]:
               "Gradients dl/dh_k follow the same explode / identity / non-trivial trichotomy in "
               "beta as the forward pass.",
               "iid weights (or fgn with H = 1/2)", _iid_residual),
-        Claim("backward-moment", "Backward second moment", "conjecture", "docs/theory.md §4.6",
+        Claim("backward-moment", "Exact backward second moment", "exact", "derived here, docs/theory.md §4.6",
               sympy.Eq(_backward, step),
-              "The gradient's second-moment ratio is close to the forward (1 + c_sigma "
-              "alpha_L^2)^L, but not equal to it exactly because the Jacobians are correlated "
-              "with the states.",
+              "For the cells of the exact forward law and a loss direction u uniform on the sphere and "
+              "independent of the network, E||dl/dh_0||^2/||dl/dh_L||^2 = (1 + c_sigma alpha_L^2)^L exactly at "
+              "every width: it is E||dh_L/dh_0||_F^2/d, and a tangent vector carried forward gains exactly "
+              "1 + c_sigma alpha_L^2 per layer in the mean.",
+              "iid, res3 with relu / leaky_relu / identity, or linear", exact_moment_applies),
+        Claim("backward-exact-deviation", "Exact backward deviation", "exact", "derived here, docs/theory.md §4.6",
+              sympy.Eq(_backward_deviation, step - 1),
+              "In the same cells the tangent vector's increments are martingale increments, so "
+              "E||dl/dh_0 - dl/dh_L||^2/||dl/dh_L||^2 = (1 + c_sigma alpha_L^2)^L - 1 exactly: the forward "
+              "deviation's law.",
               "iid, res3 with relu / leaky_relu / identity, or linear", exact_moment_applies),
         Claim("correlation-ode", "Cosine of two inputs", "asymptotic",
               "docs/theory.md §4.7 (generalized here to homogeneous sigma)",
@@ -319,6 +336,37 @@ def _section4_claims() -> list[Claim]:
               "beta* = half the fitted slope of log S(L), S the beta-free double sum; this, not the "
               "asymptotic beta_c, is what observed thresholds are compared with.",
               "every residual cell with Euler steps, and antisym cells", _finite_depth_threshold),
+        Claim("finite-depth-backward-res3", "Leading-order backward deviation at finite depth, res3", "asymptotic",
+              "derived here, docs/theory.md §4.10", sympy.Eq(_backward_deviation, bwd_sum),
+              "To order alpha_L^2, E||p_0 - p_L||^2/||p_L||^2 = alpha_L^2 sum_(j,k) gamma [(1 - 1/d) gamma "
+              "kappa_sigma'(gamma) + lambda_sigma(gamma)/d] for res3 with stationary weights: V and the d - 1 "
+              "directions of W orthogonal to h_0 each give a factor gamma, sigma' its own kernel "
+              "(relu: 1/4 + arcsin(gamma)/(2 pi)), and the direction of h_0 the kernel of z sigma'(z) "
+              "(kappa_sigma for homogeneous sigma). Valid where the forward deviation stays below the input.",
+              "res3 with iid, fgn, smooth or shared weights", lambda c: _stationary_finite(c, True)),
+        Claim("finite-depth-backward-res1", "Leading-order backward deviation at finite depth, res1", "asymptotic",
+              "derived here, docs/theory.md §4.10", sympy.Eq(_backward_deviation, bwd_res1_sum),
+              "To order alpha_L^2, res1 and linear give alpha_L^2 G_sigma sum_(j,k) gamma(j-k) with G_sigma = "
+              "E||sigma'(h_0)||^2/d (c_sigma for homogeneous sigma, 1 for linear): the forward law's threshold.",
+              "res1 or linear with iid, fgn, smooth or shared weights", lambda c: _stationary_finite(c, False)),
+        Claim("finite-depth-backward-threshold", "Backward finite-depth threshold", "asymptotic",
+              "derived here, docs/theory.md §4.10",
+              sympy.Eq(sympy.Symbol(r"\beta^*_b"), slope_fit(sympy.log(sympy.Symbol("S_{b}(L)"))) / 2),
+              "Over a set of depths the backward deviation's predicted slope crosses zero at beta*_b = half the "
+              "fitted slope of log S_b(L): what observed backward thresholds are compared with; outside the "
+              "law's validity where the forward mean square alpha_L^2 S(L) exceeds 1 at a simulated depth "
+              "(correlated weights, state-dependent Jacobian).",
+              "res1, res3, linear with Euler steps and iid, fgn, smooth or shared weights", _stationary_euler),
+        Claim("hermite-backward-threshold", "Backward threshold from the Hermite coefficients", "conjecture",
+              "derived here, docs/theory.md §4.10",
+              sympy.Eq(sympy.Symbol(r"\beta_c^{\mathrm{bwd}}"),
+                       sympy.Max(half, 1 - sympy.Symbol("p_{b}", positive=True) * (1 - H))),
+              "Read at large L, the backward law of res3 with fGn weights grows like the sum of gamma^(p_b): "
+              "p_b = n_0 + 1 at finite width (the forward threshold, carried by the radial term of weight 1/d), "
+              "p_b = 2 without it (d -> infinity: the term of weight 1 - 1/d starts at gamma^2 because V and W "
+              "each give a factor gamma and mu_1 = E sigma'(Z) != 0), so for relu the backward threshold moves "
+              "from max(1/2, 2H - 1) towards max(1/2, H) only at depths where L^(2-2H) is large against d.",
+              "fgn (H != 1/2), res3", lambda c: _fgn(c) and c.block == "res3"),
     ]
 
 

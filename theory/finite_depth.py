@@ -59,7 +59,7 @@ from theory.symbols import H, L, alpha, exact, j, k, rho
 _ROW_BLOCK = 256  # fbm rows per block: a (256, L) float64 block is 8 MB at L = 4096
 
 
-def _lag_correlations(cell: Cell, depth: int) -> np.ndarray:
+def lag_correlations(cell: Cell, depth: int) -> np.ndarray:
     """gamma(n) for n = 0..L-1 (stationary families)."""
     lags = np.arange(depth)
     if iid_like(cell):
@@ -71,7 +71,7 @@ def _lag_correlations(cell: Cell, depth: int) -> np.ndarray:
     return np.ones(depth)  # shared
 
 
-def _stationary_sum(g: np.ndarray, depth: int) -> float:
+def stationary_sum(g: np.ndarray, depth: int) -> float:
     """sum_{j,k < L} g(|j - k|) = L g(0) + 2 sum_{n >= 1} (L - n) g(n)."""
     weights = 2.0 * (depth - np.arange(depth, dtype=float))
     weights[0] = depth
@@ -115,7 +115,7 @@ def _fbm_plain_sum(hurst: float, depth: int) -> float:
     """sum_{j,k} C(j, k) = L sum_j t_j^2H - 1/2 sum_n (L - |n|) |n / L|^2H, in O(L)."""
     v = fbm_variances(hurst, depth)
     lags = np.arange(depth, dtype=float)
-    return depth * float(v.sum()) - 0.5 * _stationary_sum((lags / depth) ** (2 * hurst), depth)
+    return depth * float(v.sum()) - 0.5 * stationary_sum((lags / depth) ** (2 * hurst), depth)
 
 
 def finite_depth_sum(cell: Cell, depth: int | None = None, *, q: float | None = None) -> float:
@@ -124,7 +124,7 @@ def finite_depth_sum(cell: Cell, depth: int | None = None, *, q: float | None = 
     K = kappa_sigma(gamma) for res3 (with the fbm variances for fbm), F for res1 and linear.
     `q` = ||h_0||^2 / d defaults to `input_variance(cell)` (only tanh and gelu depend on it).
     """
-    depth = cell.depth if depth is None else _check_depth(depth)
+    depth = cell.depth if depth is None else check_depth(depth)
     if cell.block == "antisym":
         return antisym.leading_sum(cell, depth)
     require_euler_residual(cell)
@@ -136,10 +136,10 @@ def finite_depth_sum(cell: Cell, depth: int | None = None, *, q: float | None = 
         if res3:
             return _fbm_res3_sum(cell, depth, q)
         return _fbm_plain_sum(cell.hurst, depth) * float(input_factor(cell))
-    g = _lag_correlations(cell, depth)
+    g = lag_correlations(cell, depth)
     if res3:
-        return _stationary_sum(g * _res3_kernel(cell, g, q), depth)
-    return _stationary_sum(g, depth) * float(input_factor(cell))
+        return stationary_sum(g * _res3_kernel(cell, g, q), depth)
+    return stationary_sum(g, depth) * float(input_factor(cell))
 
 
 def finite_depth_deviation(cell: Cell, depth: int | None = None, *,
@@ -149,28 +149,28 @@ def finite_depth_deviation(cell: Cell, depth: int | None = None, *,
     Status 'asymptotic' (exact to order alpha_L^2; see the module docstring for what is dropped).
     antisym cells: `theory.antisym.finite_depth_log_deviation` exponentiated (inf when it overflows).
     """
-    depth = cell.depth if depth is None else _check_depth(depth)
+    depth = cell.depth if depth is None else check_depth(depth)
     if cell.block == "antisym":
         log_value = antisym.finite_depth_log_deviation(cell, depth)
         return math.exp(log_value) if log_value < 700.0 else math.inf
     return float(depth) ** (-2.0 * cell.beta) * finite_depth_sum(cell, depth, q=q)
 
 
-def _check_depth(depth: int) -> int:
+def check_depth(depth: int) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
         raise ValueError(f"depth={depth!r} is not allowed: expected an integer >= 1")
     return int(depth)
 
 
-def _check_depths(depths: Sequence[int]) -> list[int]:
-    values = [_check_depth(x) for x in depths]
+def check_depths(depths: Sequence[int]) -> list[int]:
+    values = [check_depth(x) for x in depths]
     if len(set(values)) < 2:
         raise ValueError(f"depths={list(depths)!r} is not allowed: expected at least two "
                          "distinct depths to fit a slope")
     return values
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
+def ols_slope(x: np.ndarray, y: np.ndarray) -> float:
     """Ordinary least-squares slope of y on x."""
     xc = x - x.mean()
     return float(xc @ (y - y.mean()) / (xc @ xc))
@@ -181,12 +181,12 @@ def finite_depth_slope(cell: Cell, depths: Sequence[int], *, q: float | None = N
 
     The median deviation scales like the square root of the second moment, hence the 1/2.
     """
-    values = _check_depths(depths)
+    values = check_depths(depths)
     if cell.block == "antisym":  # in logs throughout: exploding antisym deviations overflow floats
         y = np.array([0.5 * antisym.finite_depth_log_deviation(cell, n) for n in values])
     else:
         y = np.array([0.5 * np.log(finite_depth_deviation(cell, n, q=q)) for n in values])
-    return _slope(np.log(values), y)
+    return ols_slope(np.log(values), y)
 
 
 def finite_depth_threshold(cell: Cell, depths: Sequence[int], *, q: float | None = None) -> float:
@@ -199,9 +199,9 @@ def finite_depth_threshold(cell: Cell, depths: Sequence[int], *, q: float | None
     (the crossing of the order-alpha^2 slope; their full finite-depth deviation is not of the form
     alpha^2 S(L)). Shared weights give exactly 1, iid about 1/2 (damping moves it towards 1).
     """
-    values = _check_depths(depths)
+    values = check_depths(depths)
     y = np.array([np.log(finite_depth_sum(cell, n, q=q)) for n in values])
-    return 0.5 * _slope(np.log(values), y)
+    return 0.5 * ols_slope(np.log(values), y)
 
 
 def finite_depth_expr(cell: Cell) -> sympy.Expr:

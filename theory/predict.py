@@ -13,6 +13,14 @@ import sympy
 
 from sim.cell import Cell
 from theory import antisym
+from theory.backward import (
+    backward_critical_beta,
+    backward_finite_depth_deviation,
+    backward_finite_depth_slope,
+    backward_finite_depth_threshold,
+    backward_law_valid,
+    backward_threshold_valid,
+)
 from theory.claims import claims_for
 from theory.critical import critical_beta, depth_exponent, regime
 from theory.finite_depth import (
@@ -184,5 +192,44 @@ def predictions(cell: Cell, depths: Sequence[int] | None = None) -> list[Predict
                        "asymptotic", "finite-depth-threshold", f"over depths {listed}"),
             Prediction("finite-depth threshold", sympy.Float(finite_depth_threshold(cell, depths), 6),
                        "asymptotic", "finite-depth-threshold", f"over depths {listed}"),
+        ]
+    return out + _backward(cell, names, depths)
+
+
+_OUTSIDE = "outside the law's validity: the forward mean square exceeds 1 at a simulated depth"
+
+
+def _backward(cell: Cell, names: set[str], depths: Sequence[int] | None) -> list[Prediction]:
+    """The gradient's laws (docs/theory.md §4.6, §4.10): exact moments, the backward finite-depth law and
+    threshold beside the forward one, and its large-L reading."""
+    out = []
+    if "backward-moment" in names:
+        out += [Prediction("E||p_0||^2/||p_L||^2", second_moment(cell), "exact", "backward-moment"),
+                Prediction("E||p_0-p_L||^2/||p_L||^2", deviation_second_moment(cell), "exact",
+                           "backward-exact-deviation")]
+    law = next((n for n in ("finite-depth-backward-res3", "finite-depth-backward-res1") if n in names), None)
+    if law is None:
+        return out + [Prediction("backward finite-depth threshold", sympy.Symbol("none"), NOT_COVERED, "-",
+                                 "the backward law is derived for stationary weights; bwd_diff borrows the "
+                                 "forward law")]
+    out.append(Prediction("backward finite-depth E||p_0-p_L||^2/||p_L||^2",
+                          sympy.Float(backward_finite_depth_deviation(cell), 6), "asymptotic", law,
+                          f"order alpha^2, at L={cell.depth}"))
+    if "hermite-backward-threshold" in names:
+        out += [Prediction("backward beta_c (large L)", backward_critical_beta(cell), "conjecture",
+                           "hermite-backward-threshold", f"width {cell.width}"),
+                Prediction("backward beta_c (large L, infinite width)",
+                           backward_critical_beta(cell, infinite_width=True), "conjecture",
+                           "hermite-backward-threshold")]
+    if depths:
+        listed = ",".join(map(str, depths))
+        slope_note = f"over depths {listed}" + ("" if backward_law_valid(cell, depths) else f"; {_OUTSIDE}")
+        threshold_note = f"over depths {listed}" + ("" if backward_threshold_valid(cell, depths) else f"; {_OUTSIDE}")
+        out += [
+            Prediction("backward finite-depth slope", sympy.Float(backward_finite_depth_slope(cell, depths), 6),
+                       "asymptotic", "finite-depth-backward-threshold", slope_note),
+            Prediction("backward finite-depth threshold",
+                       sympy.Float(backward_finite_depth_threshold(cell, depths), 6), "asymptotic",
+                       "finite-depth-backward-threshold", threshold_note),
         ]
     return out

@@ -26,10 +26,15 @@ SECTION4_CLAIMS = {
     "4.5 deviation slope": ("deviation-slope", "conjecture"),
     "4.5 exact for iid res3": ("iid-deviation-slope", "exact"),
     "4.6 backward regimes": ("backward-regimes", "theorem"),
-    "4.6 backward constants": ("backward-moment", "conjecture"),
+    "4.6 backward second moment": ("backward-moment", "exact"),
+    "4.6 backward deviation": ("backward-exact-deviation", "exact"),
     "4.7 two-input cosine": ("correlation-ode", "asymptotic"),
     "4.8 finite-depth deviation": ("finite-depth-res3", "asymptotic"),
     "4.8 finite-depth threshold": ("finite-depth-threshold", "asymptotic"),
+    "4.10 backward deviation, res3": ("finite-depth-backward-res3", "asymptotic"),
+    "4.10 backward deviation, res1": ("finite-depth-backward-res1", "asymptotic"),
+    "4.10 backward threshold": ("finite-depth-backward-threshold", "asymptotic"),
+    "4.10 backward Hermite threshold": ("hermite-backward-threshold", "conjecture"),
 }
 
 
