@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from matplotlib.figure import FigureBase
 
-VERDICTS = ("agree", "disagree", "inconclusive", "not covered", "not measured")
+VERDICTS = ("agree", "disagree", "inconclusive", "outside validity", "not covered", "not measured")
 
 
 @dataclass

@@ -24,8 +24,8 @@ CURVE_POINTS = 40
 class MomentEvidence:
     """One cell's second-moment checks against the exact law (docs/theory.md §4.2).
 
-    checks: 'fwd' (E||h_L||^2/||h_0||^2), 'diff' (E||h_L - h_0||^2/||h_0||^2) and 'bwd' (the
-    gradient ratio, compared with the same forward closed form: a conjecture says it is close).
+    checks: 'fwd' (E||h_L||^2/||h_0||^2), 'diff' (E||h_L - h_0||^2/||h_0||^2), and 'bwd', 'bwd_diff' (the
+    gradient's ratios, which have the same closed forms exactly, docs/theory.md §4.6).
     """
 
     family: Family
@@ -88,6 +88,7 @@ def moment_evidence(data: RunData, theory: ModuleType | None) -> list[MomentEvid
                   "bwd": moment_check(sc.logs["bwd"], predicted)}
         if deviation is not None:
             checks["diff"] = moment_check(sc.logs["diff"], deviation)
+            checks["bwd_diff"] = moment_check(sc.logs["bwd_diff"], deviation)
         out.append(MomentEvidence(cell_family(sc.cell), sc.cell, checks))
     out.sort(key=lambda e: (e.family, e.cell.beta, e.cell.depth, e.cell.width))
     return out
@@ -103,18 +104,21 @@ def moment_curve(theory: ModuleType | None, cell: Any, lo: int, hi: int) -> tupl
     return depths.astype(float), np.array(values)
 
 
-def leading_evidence(data: RunData, theory: ModuleType | None, max_relative_bias: float) -> list[LeadingEvidence]:
-    """Leading-order deviation checks where the formula claims validity (alpha_L^2 L <= the bound)."""
+def leading_evidence(data: RunData, theory: ModuleType | None, max_relative_bias: float,
+                     quantity: str = "diff") -> list[LeadingEvidence]:
+    """Leading-order deviation checks where the formula claims validity (alpha_L^2 L <= the bound): the
+    forward law of docs/theory.md §4.8 for 'diff', the backward law of §4.10 for 'bwd_diff'."""
+    leading = predictions.leading_backward_deviation if quantity == "bwd_diff" else predictions.leading_deviation
     out = []
     for sc in data.stored or []:
         cell = sc.cell
         relative = cell.alpha**2 * cell.depth
         if relative > max_relative_bias:
             continue
-        predicted = predictions.leading_deviation(theory, cell)
+        predicted = leading(theory, cell)
         if predicted is None or not predicted > 0:
             continue
-        out.append(LeadingEvidence(cell_family(cell), cell, moment_check(sc.logs["diff"], predicted), relative))
+        out.append(LeadingEvidence(cell_family(cell), cell, moment_check(sc.logs[quantity], predicted), relative))
     out.sort(key=lambda e: (e.family, e.cell.regularity or 0.0, e.cell.beta, e.cell.depth))
     return out
 

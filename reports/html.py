@@ -41,6 +41,7 @@ tr.v-disagree td { background: #fde4e2; }
 tr.v-disagree td.verdict { background: #d1342f; color: white; font-weight: bold; }
 tr.v-inconclusive td.verdict { background: #fbefc7; color: #6b4a00; font-weight: bold; }
 tr.v-not-covered td.verdict, tr.v-not-measured td.verdict { background: #ececec; color: #555; }
+tr.v-outside-validity td.verdict { background: #dde6f0; color: #24405f; font-weight: bold; }
 figure { margin: 1.2em 0 2em; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #333; margin-top: 0.4em; }

@@ -6,7 +6,9 @@ Two pictures per family, both pure functions of cells.csv / regimes.csv / thresh
   panel per depth; with a single regularity value (iid, shared) the x axis is the depth instead.
   Diverging colours centred on 0 (deviation equal to the input's norm); cells above 10**CAP are
   hatched as exploded; the asymptotic beta_c, the finite-depth threshold for the simulated depths
-  and the observed thresholds with their confidence intervals are drawn on top.
+  and the observed thresholds with their confidence intervals are drawn on top. For the backward
+  deviation the dashed line is the backward law's threshold (docs/theory.md §4.10) and the forward
+  law's is drawn dotted beside it.
 - `verdict_map`: regimes.csv verdicts over the same axes, one colour per verdict.
 """
 
@@ -100,15 +102,27 @@ def _heatmap(ax, xe: np.ndarray, ye: np.ndarray, xc: list[float], yc: list[float
     return mesh
 
 
-def _legend_handles(has_curve: bool, has_finite: bool, has_observed: bool) -> list:
+_FORWARD_STYLE = {"color": "#4d4d4d", "lw": 1.6, "ls": ":"}  # the forward law's threshold on a backward diagram
+
+
+def _finite_label(quantity: str) -> str:
+    if quantity == "bwd_diff":
+        return "backward law's finite-depth threshold (theory)"
+    return "finite-depth threshold for the simulated depths (theory)"
+
+
+def _legend_handles(has_curve: bool, has_finite: bool, has_observed: bool, quantity: str = "diff",
+                    has_forward: bool = False) -> list:
     handles = [Patch(facecolor="white", edgecolor="black", hatch="///",
                      label=f"exploded: median deviation > 10^{CAP:g} (colour saturated)"),
                Line2D([], [], color="black", marker="x", linestyle="none", label="non-finite samples")]
     if has_curve:
         handles.append(Line2D([], [], color="black", lw=2.0, label="asymptotic β_c (theory)"))
     if has_finite:
-        handles.append(Line2D([], [], color="black", lw=1.6, linestyle="--",
-                              label="finite-depth threshold for the simulated depths (theory)"))
+        handles.append(Line2D([], [], color="black", lw=1.6, linestyle="--", label=_finite_label(quantity)))
+    if has_forward:
+        handles.append(Line2D([], [], color=_FORWARD_STYLE["color"], lw=_FORWARD_STYLE["lw"],
+                              linestyle=_FORWARD_STYLE["ls"], label="forward law's finite-depth threshold (theory)"))
     if has_observed:
         handles.append(Line2D([], [], color="#ffd400", marker="o", markeredgecolor="black",
                               linestyle="none", label="observed threshold, 95% CI"))
@@ -116,19 +130,24 @@ def _legend_handles(has_curve: bool, has_finite: bool, has_observed: bool) -> li
 
 
 def phase_figure(family: Family, cells: list[Row], thresholds: list[Row], quantity: str,
-                 curve: Curve | None) -> Figure | None:
-    """Heatmaps of the median log10 `quantity` of one family; None when there is nothing to draw."""
+                 curve: Curve | None, forward: list[Row] | None = None) -> Figure | None:
+    """Heatmaps of the median log10 `quantity` of one family; None when there is nothing to draw.
+    `forward`: the family's diff threshold rows, whose finite-depth threshold is drawn dotted beside the
+    backward law's on a bwd_diff diagram."""
     regs = sorted({rkey(r["regularity"]) for r in cells if r.get("regularity") is not None})
     if len(regs) < 2 and len({r["depth"] for r in cells}) < 2:
         return None
     th = _threshold_arrays(thresholds)
+    ref = _threshold_arrays(forward) if forward else None
+    if ref is not None and not np.isfinite(ref["finite_depth_beta_c"]).any():
+        ref = None
     if len(regs) >= 2:
-        return _phase_over_regularity(family, cells, th, quantity, curve)
-    return _phase_over_depth(family, cells, th, quantity)
+        return _phase_over_regularity(family, cells, th, quantity, curve, ref)
+    return _phase_over_depth(family, cells, th, quantity, ref)
 
 
 def _phase_over_regularity(family: Family, cells: list[Row], th: dict[str, np.ndarray], quantity: str,
-                           curve: Curve | None) -> Figure:
+                           curve: Curve | None, ref: dict[str, np.ndarray] | None = None) -> Figure:
     depths = sorted({int(r["depth"]) for r in cells})
     ncols = min(len(depths), 3)
     nrows = math.ceil(len(depths) / ncols)
@@ -149,6 +168,8 @@ def _phase_over_regularity(family: Family, cells: list[Row], th: dict[str, np.nd
                 ax.plot(curve[0], curve[1], color="black", lw=2.0)
             if np.isfinite(th["finite_depth_beta_c"]).any():
                 ax.plot(th["regularity"], th["finite_depth_beta_c"], color="black", lw=1.6, ls="--")
+            if ref is not None:
+                ax.plot(ref["regularity"], ref["finite_depth_beta_c"], **_FORWARD_STYLE)
             ok = np.isfinite(th["observed_beta_c"])
             if ok.any():
                 lo = th["observed_beta_c"] - th["beta_c_lo"]
@@ -168,7 +189,7 @@ def _phase_over_regularity(family: Family, cells: list[Row], th: dict[str, np.nd
         cbar.set_label(f"log10 median {QUANTITY_LABEL[quantity]} (decades)", fontsize=9)
         fig.suptitle(f"{family_label(family)}: median {QUANTITY_WORDS[quantity]}", fontsize=11)
         fig.legend(handles=_legend_handles(curve is not None, bool(np.isfinite(th["finite_depth_beta_c"]).any()),
-                                           bool(np.isfinite(th["observed_beta_c"]).any())),
+                                           bool(np.isfinite(th["observed_beta_c"]).any()), quantity, ref is not None),
                    loc="outside lower center", ncols=3, fontsize=8, frameon=False)
 
     size = (10.5, 2.2 + 3.3 * nrows)
@@ -179,12 +200,21 @@ def _phase_over_regularity(family: Family, cells: list[Row], th: dict[str, np.nd
         f"solid asymptotic β_c line (theory) and, at these finite depths, the dashed finite-depth "
         f"threshold; yellow points are the thresholds observed from the fitted depth slopes, with 95% "
         f"intervals. Hatched cells exploded beyond 10^{CAP:g} (the colour saturates there); grey means "
-        f"no cell was simulated.")
+        f"no cell was simulated.{_backward_caption(ref)}")
     return Figure(title=f"Phase diagram, {family_label(family)} ({quantity})", caption=caption, draw=draw,
                   size=size)
 
 
-def _phase_over_depth(family: Family, cells: list[Row], th: dict[str, np.ndarray], quantity: str) -> Figure:
+def _backward_caption(ref: dict[str, np.ndarray] | None) -> str:
+    if ref is None:
+        return ""
+    return (" Here the dashed line is the backward law's finite-depth threshold (docs/theory.md §4.10) and the "
+            "dotted one the forward law's: where they part, the gradient's deviation stops growing at a smaller "
+            "β than the forward one.")
+
+
+def _phase_over_depth(family: Family, cells: list[Row], th: dict[str, np.ndarray], quantity: str,
+                      ref: dict[str, np.ndarray] | None = None) -> Figure:
     depths = sorted({int(r["depth"]) for r in cells})
     xc, yc, values, bad = grid_values(cells, "depth", quantity)
     norm = _norm(values)
@@ -202,6 +232,9 @@ def _phase_over_depth(family: Family, cells: list[Row], th: dict[str, np.ndarray
             ax.axhline(asym, color="black", lw=2.0)
         if math.isfinite(fin):
             ax.axhline(fin, color="black", lw=1.6, ls="--")
+        forward = float(ref["finite_depth_beta_c"][0]) if ref is not None else math.nan
+        if math.isfinite(forward):
+            ax.axhline(forward, **_FORWARD_STYLE)
         if math.isfinite(obs):  # a line across, and the point with its interval beside the last column
             lo, hi = float(th["beta_c_lo"][0]), float(th["beta_c_hi"][0])
             ax.axhline(obs, color="#ffd400", lw=1.6, ls="-.")
@@ -211,7 +244,8 @@ def _phase_over_depth(family: Family, cells: list[Row], th: dict[str, np.ndarray
         cbar = fig.colorbar(mesh, ax=ax)
         cbar.set_label(f"log10 median {QUANTITY_LABEL[quantity]} (decades)", fontsize=9)
         ax.set_title(f"{family_label(family)}: median {QUANTITY_WORDS[quantity]}", fontsize=11)
-        fig.legend(handles=_legend_handles(math.isfinite(asym), math.isfinite(fin), math.isfinite(obs)),
+        fig.legend(handles=_legend_handles(math.isfinite(asym), math.isfinite(fin), math.isfinite(obs), quantity,
+                                           math.isfinite(forward)),
                    loc="outside lower center", ncols=3, fontsize=8, frameon=False)
 
     caption = (
@@ -220,7 +254,8 @@ def _phase_over_depth(family: Family, cells: list[Row], th: dict[str, np.ndarray
         f"it, it shrinks (blue, darker to the right); at β_c it stays of order one. Solid line: "
         f"asymptotic β_c; dashed: the finite-depth threshold for depths {', '.join(map(str, depths))} "
         f"(hidden under the solid line where they coincide); yellow dash-dotted line and point at the right "
-        f"edge: the observed threshold with its 95% interval. Hatched cells exploded beyond 10^{CAP:g}.")
+        f"edge: the observed threshold with its 95% interval. Hatched cells exploded beyond 10^{CAP:g}."
+        f"{_backward_caption(ref)}")
     return Figure(title=f"Phase diagram, {family_label(family)} ({quantity})", caption=caption, draw=draw,
                   size=(8.5, 5.6))
 
@@ -230,7 +265,7 @@ def verdict_map(family: Family, regimes: list[Row], curve: Curve | None) -> Figu
     if not regimes:
         return None
     quantities = [q for q in ("diff", "bwd_diff") if any(r["quantity"] == q for r in regimes)]
-    names = ["agree", "disagree", "inconclusive", "not covered"]
+    names = ["agree", "disagree", "inconclusive", "outside validity", "not covered"]
     cmap = ListedColormap([VERDICT_COLOURS[n] for n in names])
     regs = sorted({rkey(r["regularity"]) for r in regimes if r.get("regularity") is not None})
     betas = sorted({rkey(r["beta"]) for r in regimes})

@@ -30,6 +30,7 @@ VERDICT_COLOURS = {
     "inconclusive": "#e0a526",
     "not covered": "#b8b8b8",
     "not measured": "#b8b8b8",
+    "outside validity": "#8da9c4",  # theory's finite-depth law does not hold there (docs/theory.md §4.10)
 }
 
 QUANTITY_LABEL = {

@@ -173,6 +173,17 @@ def leading_deviation(theory: ModuleType | None, cell: Any) -> float | None:
     return None if value is None else to_float(value, cell)
 
 
+def leading_backward_deviation(theory: ModuleType | None, cell: Any) -> float | None:
+    """Leading-order E||p_0 - p_L||^2/||p_L||^2 at finite depth (docs/theory.md §4.10), or None where it is
+    not derived or outside its validity at the cell's depth."""
+    if theory is None or cell is None or not hasattr(theory, "backward_finite_depth_deviation"):
+        return None
+    if not safe(lambda: theory.backward_law_valid(cell, [cell.depth]), theory):
+        return None
+    value = safe(lambda: theory.backward_finite_depth_deviation(cell), theory)
+    return None if value is None else to_float(value, cell)
+
+
 def second_moment(theory: ModuleType | None, cell: Any) -> float | None:
     """Exact E||h_L||^2/||h_0||^2 for the cell, or None where theory does not give it."""
     if theory is None or cell is None or not hasattr(theory, "second_moment"):

@@ -26,12 +26,20 @@ class CellPrediction:
     slope: the asymptotic log-log slope of the median against depth (math.inf when it explodes,
         -math.inf when the norm collapses).
     finite_depth_slope: the slope theory predicts over the simulated depths.
+    law, outside_validity: which finite-depth law gave the slope of bwd_diff, and whether it is
+        outside its validity (see the fields).
     """
 
     regime: str | None
     beta_c: float | None
     slope: float | None
     finite_depth_slope: float | None
+    # For bwd_diff: 'backward' when the slope comes from the backward law (docs/theory.md §4.10),
+    # 'forward' when it is borrowed from the forward law; None for the forward quantities.
+    law: str | None = None
+    # True where the backward law is outside its validity at this beta: finite_depth_slope is its value,
+    # recorded, but no verdict rests on it.
+    outside_validity: bool = False
 
     @property
     def covered(self) -> bool:
@@ -44,11 +52,14 @@ class ThresholdPrediction:
     """Theory's threshold for a family: the finite-depth crossing and the asymptotic beta_c; and
     the explosion edge beta_e where theory separates it from beta_c (a non-trivial band between
     them, as for antisym blocks with shared weights): NaN when theory says nothing explodes at
-    beta > 0, None when it has no such prediction."""
+    beta > 0, None when it has no such prediction. For bwd_diff the finite-depth crossing is the backward
+    law's where it is derived (law 'backward'), else the forward law's (law 'forward')."""
 
     finite_depth: float | None
     asymptotic: float | None
     explosion: float | None = None
+    law: str | None = None  # for bwd_diff: 'backward' or 'forward' (borrowed), as in CellPrediction
+    outside_validity: bool = False  # the backward law is outside its validity at its own crossing
 
 
 def _number(value: Any) -> float | None:
@@ -111,6 +122,8 @@ class Predictor:
         regime = self._call("median_regime", probe, quantity, convert=str)
         if regime is None:
             return CellPrediction(None, None, None, None)
+        if quantity == "bwd_diff":
+            return self._backward_cell(probe, depths, regime)
         finite = None
         if len(depths) >= 2:
             if quantity == "fwd" or self._call("width_rule_applies", probe, convert=bool):
@@ -125,13 +138,41 @@ class Predictor:
         return CellPrediction(regime=regime, beta_c=self._call("critical_beta", probe),
                               slope=self._call("median_depth_exponent", probe, quantity), finite_depth_slope=finite)
 
-    def threshold(self, cell: Cell, depths: Sequence[int]) -> ThresholdPrediction:
-        """Finite-depth and asymptotic thresholds for the family of `cell` over `depths`."""
+    def _backward_cell(self, probe: Cell, depths: tuple[int, ...], regime: str) -> CellPrediction:
+        """bwd_diff: the backward law's finite-depth slope (docs/theory.md §4.10) where it is derived, flagged
+        where it is outside its validity; the forward law's, borrowed, where it is not derived."""
+        finite, law, outside = None, None, False
+        if len(depths) >= 2 and not self._call("width_rule_applies", probe, convert=bool):
+            finite = self._call("backward_finite_depth_slope", probe, list(depths))
+            law = "backward"
+            if finite is not None:
+                outside = self._call("backward_law_valid", probe, list(depths), convert=bool) is False
+            else:
+                finite = self._call("finite_depth_slope", probe, list(depths))
+                law = "forward" if finite is not None else None
+        return CellPrediction(regime=regime, beta_c=self._call("critical_beta", probe),
+                              slope=self._call("median_depth_exponent", probe, "bwd_diff"), finite_depth_slope=finite,
+                              law=law, outside_validity=outside)
+
+    def threshold(self, cell: Cell, depths: Sequence[int], quantity: str = "diff") -> ThresholdPrediction:
+        """Finite-depth and asymptotic thresholds for the family of `cell` over `depths`, for the deviation
+        `quantity` ('diff', or 'bwd_diff': the backward law's crossing where it is derived)."""
         depths = tuple(int(d) for d in depths)
         probe = cell.replace(depth=max(depths))
-        finite = self._call("finite_depth_threshold", probe, list(depths)) if len(depths) >= 2 else None
+        law, outside = None, False
+        finite = None
+        if len(depths) >= 2 and quantity == "bwd_diff":
+            finite = self._call("backward_finite_depth_threshold", probe, list(depths))
+            law = "backward"
+            if finite is not None:
+                outside = self._call("backward_threshold_valid", probe, list(depths), convert=bool) is False
+            else:
+                law = "forward"
+        if len(depths) >= 2 and finite is None:
+            finite = self._call("finite_depth_threshold", probe, list(depths))
         explosion = None
         if probe.block == "antisym":  # theory separates the explosion edge from beta_c only there
             explosion = self._call("explosion_beta", probe, convert=lambda v: math.nan if v is None else _number(v))
         return ThresholdPrediction(finite_depth=finite, asymptotic=self._call("critical_beta", probe),
-                                   explosion=explosion)
+                                   explosion=explosion, law=law if quantity == "bwd_diff" else None,
+                                   outside_validity=outside)

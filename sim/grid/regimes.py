@@ -29,8 +29,9 @@ depth-independent):
 **Regime verdict**: 'not covered' when theory gives no regime; 'inconclusive' when the observed regime
 is; 'agree' when the observed regime equals theory's (basis 'asymptotic'), or equals the regime that
 theory's finite-depth slope over the simulated depths gives under the same DELTA rule (basis
-'finite-depth': a finite-depth bias of the large-depth prediction, docs/theory.md §4.4 and 4.8); 'disagree'
-otherwise (basis: what was compared).
+'finite-depth': a finite-depth bias of the large-depth prediction, docs/theory.md §4.4 and 4.8); 'outside
+validity' for a bwd_diff row that the asymptotic regime does not match where the backward law does not
+hold (below); 'disagree' otherwise (basis: what was compared).
 
 **Threshold.** Per series and quantity, the observed beta_c is where the fitted slope crosses zero
 as beta increases: at the first pair of consecutive betas with slope > 0 and then <= 0, the straight
@@ -55,10 +56,15 @@ edge (asymptotic)'). Where theory says nothing explodes at beta > 0 (RK4, dampin
 about zero below beta_c and its crossing of zero marks no boundary: the verdict is 'inconclusive'
 (basis 'no explosion predicted'); the per-beta regime verdicts still test beta_c.
 
-Theory's finite-depth slope and threshold (docs/theory.md §4.8) are derived for the forward deviation
-h_L - h_0. The backward quantity bwd_diff follows the same trichotomy (docs/theory.md §4.6, theorem for the
-regimes, conjecture for the constants), so it is compared with the same predictions, and its verdict
-basis says 'finite-depth (forward law)' where the finite-depth prediction was used.
+The backward quantity bwd_diff is compared with the backward pass's own finite-depth law
+(docs/theory.md §4.10: slope and threshold of E||p_0 - p_L||^2 to leading order), basis 'finite-depth
+(backward law)', for res1, res3 and linear blocks with stationary weights; elsewhere (fbm, antisym)
+the forward law of docs/theory.md §4.8 is borrowed, basis 'finite-depth (forward law)'. The backward law
+linearizes the Jacobians around h_0, which fails where the forward deviation is larger than the input
+(`theory.backward_law_valid`): a regime row there that the asymptotic regime does not match, and a
+threshold whose predicted crossing lies there, get the verdict 'outside validity' (basis 'backward
+law outside validity') instead of agree or disagree; the threshold row still records the backward
+crossing in finite_depth_beta_c.
 """
 
 from __future__ import annotations
@@ -77,6 +83,8 @@ from sim.grid.store import StoredCell
 
 DELTA = 0.05
 LEVEL = 0.05
+OUTSIDE_VALIDITY = "outside validity"  # the verdict where the backward law does not hold (docs/theory.md §4.10)
+OUTSIDE_BASIS = "backward law outside validity"
 Z = float(stats.norm.isf(LEVEL / 2))
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # 1.2533: sd of a sample median / (sd / sqrt(n)), normal
 SLOPE_QUANTITIES = ("diff", "bwd_diff")  # the quantities whose zero crossing in beta is a threshold
@@ -230,6 +238,8 @@ def regime_verdict(observed: str, prediction: CellPrediction, quantity: str = "d
         return "inconclusive", ""
     if observed == _expected(prediction.regime, quantity):
         return "agree", "asymptotic"
+    if prediction.outside_validity:
+        return OUTSIDE_VALIDITY, OUTSIDE_BASIS
     finite = regime_of_slope(prediction.finite_depth_slope, quantity=quantity)
     if observed == finite:
         return "agree", "finite-depth"
@@ -329,9 +339,14 @@ def find_threshold(betas: Sequence[float], fits: Sequence[SlopeFit],
 
 
 def threshold_verdict(observed: Threshold, finite: float | None, asymptotic: float | None,
-                      explosion: float | None = None) -> tuple[str, str]:
+                      explosion: float | None = None, outside_validity: bool = False) -> tuple[str, str]:
     """(verdict, basis) of an observed threshold against theory (see the module docstring).
-    explosion: theory's explosion edge beta_e (NaN: nothing explodes; None: no such prediction)."""
+    explosion: theory's explosion edge beta_e (NaN: nothing explodes; None: no such prediction);
+    outside_validity: the finite-depth crossing lies where its law does not hold (backward law)."""
+    if outside_validity and finite is not None:
+        if observed.lo is None or observed.hi is None:
+            return "inconclusive", OUTSIDE_BASIS
+        return OUTSIDE_VALIDITY, OUTSIDE_BASIS
     predicted, basis = (finite, "finite-depth") if finite is not None else (asymptotic, "asymptotic")
     if explosion is not None and predicted is not None:
         if math.isnan(explosion):
@@ -346,10 +361,11 @@ def threshold_verdict(observed: Threshold, finite: float | None, asymptotic: flo
 
 
 # ---------------------------------------------------------------------- tables
-def _forward_law_note(basis: str, quantity: str) -> str:
-    """Theory's finite-depth law is derived for h_L - h_0; for bwd_diff it is borrowed (docs/theory.md §4.6)."""
+def _forward_law_note(basis: str, quantity: str, law: str | None = None) -> str:
+    """Which finite-depth law judged a bwd_diff row: the backward law (docs/theory.md §4.10) where it is
+    derived, the forward law, borrowed, elsewhere (docs/theory.md §4.6)."""
     if quantity == "bwd_diff" and "finite-depth" in basis:
-        return basis.replace("finite-depth", "finite-depth (forward law)")
+        return basis.replace("finite-depth", f"finite-depth ({'backward' if law == 'backward' else 'forward'} law)")
     return basis
 
 
@@ -378,7 +394,7 @@ def tables(stored: Iterable[StoredCell], predictor: Predictor
                 observed = (classify(fit.lo, fit.hi, fit.step_lo, fit.step_hi, quantity=quantity) if fit
                             else "inconclusive")
                 verdict, basis = regime_verdict(observed, prediction, quantity)
-                basis = _forward_law_note(basis, quantity)
+                basis = _forward_law_note(basis, quantity, prediction.law)
                 regime_rows.append({
                     **base, "beta": beta, "depths": depths, "quantity": quantity,
                     "slope": fit.slope if fit else None, "slope_lo": fit.lo if fit else None,
@@ -395,9 +411,10 @@ def tables(stored: Iterable[StoredCell], predictor: Predictor
             cell = next(iter(next(iter(by_beta.values())).values())).cell
             found = find_threshold([b for b, _, _ in fitted], [f for _, f, _ in fitted],
                                    [c for _, _, c in fitted], quantity)
-            theory = predictor.threshold(cell, all_depths)
-            verdict, basis = threshold_verdict(found, theory.finite_depth, theory.asymptotic, theory.explosion)
-            basis = _forward_law_note(basis, quantity)
+            theory = predictor.threshold(cell, all_depths, quantity)
+            verdict, basis = threshold_verdict(found, theory.finite_depth, theory.asymptotic, theory.explosion,
+                                               theory.outside_validity)
+            basis = _forward_law_note(basis, quantity, theory.law)
             threshold_rows.append({
                 **base, "quantity": quantity, "observed_beta_c": found.beta_c,
                 "beta_c_lo": found.lo, "beta_c_hi": found.hi,
