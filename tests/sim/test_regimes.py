@@ -16,6 +16,8 @@ from sim.grid import main
 from sim.grid.predictions import CellPrediction, Predictor
 from sim.grid.regimes import (
     DELTA,
+    OUTSIDE_BASIS,
+    OUTSIDE_VALIDITY,
     Threshold,
     Z,
     classify,
@@ -26,6 +28,7 @@ from sim.grid.regimes import (
     median_stat,
     regime_verdict,
     slope_for,
+    tables,
     threshold_verdict,
 )
 from sim.grid.store import StoredCell
@@ -103,6 +106,69 @@ def test_threshold_verdicts() -> None:
     assert threshold_verdict(t, 1.0, 1.0, 0.25) == ("disagree", "explosion edge (asymptotic)")
     assert threshold_verdict(t, 0.5, 0.5, 0.5) == ("agree", "finite-depth")
     assert threshold_verdict(t, 0.5, 0.5, math.nan) == ("inconclusive", "no explosion predicted")
+
+
+def test_outside_validity_verdicts() -> None:
+    """Where the backward law does not hold (docs/theory.md §4.10): a regime row the asymptotic regime does
+    not match, and a threshold whose predicted crossing lies there, are 'outside validity', not judged."""
+    outside = CellPrediction("explode", 0.8, math.inf, 0.02, law="backward", outside_validity=True)
+    assert regime_verdict("explode", outside) == ("agree", "asymptotic")
+    assert regime_verdict("non-trivial", outside) == (OUTSIDE_VALIDITY, OUTSIDE_BASIS)
+    assert regime_verdict("inconclusive", outside) == ("inconclusive", "")
+    t = Threshold(0.65, 0.627, 0.671, (0.6, 0.7))
+    assert threshold_verdict(t, 0.623, 0.8, None, True) == (OUTSIDE_VALIDITY, OUTSIDE_BASIS)
+    assert threshold_verdict(Threshold(None, None, None, ()), 0.623, 0.8, None, True)[0] == "inconclusive"
+    assert threshold_verdict(t, 0.623, 0.8) == ("disagree", "finite-depth")
+
+
+def test_predictor_uses_the_backward_law_for_bwd_diff() -> None:
+    """bwd_diff gets the backward law's slope and threshold (flagged outside validity where it does not
+    hold); the forward quantities get exactly what they got before; fbm borrows the forward law."""
+    import theory
+
+    predictor = Predictor()
+    depths = [16, 64, 256, 1024]
+    relu = Cell(activation="relu", init="fgn", hurst=0.8, width=16)
+    forward = predictor.threshold(relu, depths)
+    assert forward == predictor.threshold(relu, depths, "diff")
+    assert forward.finite_depth == theory.finite_depth_threshold(relu.replace(depth=1024), depths)
+    assert (forward.law, forward.outside_validity) == (None, False)
+    backward = predictor.threshold(relu, depths, "bwd_diff")
+    assert backward.finite_depth == pytest.approx(0.6232, abs=5e-4)
+    assert (backward.law, backward.outside_validity) == ("backward", True)
+    high = predictor.cell(relu.replace(beta=1.0), depths, "bwd_diff")
+    assert high.finite_depth_slope == pytest.approx(backward.finite_depth - 1.0, abs=1e-9)
+    assert (high.law, high.outside_validity) == ("backward", False)
+    assert predictor.cell(relu.replace(beta=0.6), depths, "bwd_diff").outside_validity
+    diff = predictor.cell(relu.replace(beta=1.0), depths, "diff")
+    assert diff.finite_depth_slope == pytest.approx(forward.finite_depth - 1.0, abs=1e-9) and diff.law is None
+    fbm = predictor.cell(Cell(init="fbm", hurst=0.7, beta=1.2), depths, "bwd_diff")
+    assert fbm.law == "forward" and not fbm.outside_validity
+    assert predictor.threshold(Cell(init="fbm", hurst=0.7), depths, "bwd_diff").law == "forward"
+    assert predictor.warnings == []
+
+
+def test_backward_basis_names_the_law() -> None:
+    """regimes.csv and thresholds.csv say which law judged a bwd_diff row."""
+    rng = np.random.default_rng(3)
+    stored = []
+    for depth in (16, 64, 256):
+        for beta in (0.4, 1.0):
+            cell = Cell(activation="relu", init="fgn", hurst=0.8, width=16, depth=depth, beta=beta, samples=64)
+            center = (0.62 - beta) * math.log(depth)
+            logs = {q: center + 0.05 * rng.standard_normal(64) for q in QS}
+            stored.append(StoredCell(key=cell.key(), cell=cell, logs=logs, nonfinite={q: 0 for q in QS},
+                                     seconds=0.0, device="cpu", dtype="float32", meta={}))
+    import theory
+
+    regime_rows, threshold_rows = tables(stored, Predictor())
+    predicted = theory.backward_finite_depth_threshold(stored[0].cell, [16, 64, 256])
+    at_one = {r["quantity"]: r for r in regime_rows if r["beta"] == 1.0}
+    assert at_one["bwd_diff"]["verdict_basis"] in ("asymptotic", "finite-depth (backward law)")
+    assert at_one["bwd_diff"]["finite_depth_slope"] == pytest.approx(predicted - 1.0, abs=1e-9)
+    backward = next(r for r in threshold_rows if r["quantity"] == "bwd_diff")
+    assert backward["finite_depth_beta_c"] == pytest.approx(predicted, abs=1e-9)
+    assert backward["verdict"] == OUTSIDE_VALIDITY and backward["verdict_basis"] == OUTSIDE_BASIS
 
 
 def test_fieller_interval() -> None:
