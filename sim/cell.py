@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,28 +45,48 @@ NOT_IN_DRAW = ("beta", "dtype", "device", "samples")
 #    most odd d), not at d = 8, 12, 16, 24, 40, 64 or 128.
 ENGINE_VERSION = 5
 
+# Largest input dimension: each sample draws its input map A (d x n_in) at once, and its float32 draws
+# of 2^24 coordinates (64 MiB at d = 1) are already far past any input the grid's tasks use; the
+# memory budget bounds the rest (`sim.engine.memory_plan` counts A).
+MAX_INPUT_DIM = 2**24
+
 
 def _allowed(name: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"{name}={value!r} is not allowed: {allowed}")
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise _allowed(name, value, f"expected an integer >= {minimum}")
-    if int(value) < minimum:
-        raise _allowed(name, value, f"expected an integer >= {minimum}")
-    return int(value)
+def _is_bool(value: Any) -> bool:
+    # numpy's bool_ is not a Python bool but counts as one here
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """An integer (Python or numpy, or an integral real such as 64.0) in [minimum, maximum]."""
+    expected = f"expected an integer >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise _allowed(name, value, expected)
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+    elif math.isfinite(value) and value == int(value):
+        number = int(value)
+    else:
+        raise _allowed(name, value, expected)
+    if number < minimum or (maximum is not None and number > maximum):
+        raise _allowed(name, value, expected)
+    return number
 
 
 def _check_real(name: str, value: Any) -> float:
+    """A finite real (Python or numpy scalar, or a numeric text) as a float; -0.0 becomes 0.0, so
+    that equal values give equal keys (adding 0.0 changes no other float)."""
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
             raise _allowed(name, value, "expected a real number") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if _is_bool(value) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise _allowed(name, value, "expected a finite real number")
-    return float(value)
+    return float(value) + 0.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +169,7 @@ class Cell:
         set_(self, "samples", _check_int("samples", self.samples, 2))
         set_(self, "seed", _check_int("seed", self.seed, 0))
         if self.input_dim is not None:
-            set_(self, "input_dim", _check_int("input_dim", self.input_dim, 1))
+            set_(self, "input_dim", _check_int("input_dim", self.input_dim, 1, MAX_INPUT_DIM))
         slope = _check_real("negative_slope", self.negative_slope)
         if not 0.0 <= slope <= 1.0:
             raise _allowed("negative_slope", self.negative_slope, "expected a value in [0, 1]")

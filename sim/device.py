@@ -63,22 +63,35 @@ def default_memory_budget(device: torch.device) -> int:
     return half if device.type == "cuda" else min(half, DEFAULT_CPU_BUDGET)
 
 
+# Largest memory budget accepted: 2^63 - 1 bytes (8 EiB), the largest size a C long holds.
+MAX_MEMORY = 2**63 - 1
+
+
 def parse_memory(text: str | int | None) -> int | None:
-    """'4G', '512M', '1.5GB', 1000000 -> bytes; None -> None. Raises ValueError otherwise."""
-    if text is None or isinstance(text, int):
-        if isinstance(text, int) and text <= 0:
-            raise ValueError(f"max_memory={text!r} is not allowed: expected a positive size")
-        return text
-    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-    s = str(text).strip().upper().removesuffix("B").removesuffix("I")
-    num, unit = s, ""
-    if s and s[-1] in units:
-        num, unit = s[:-1], s[-1]
-    try:
-        value = float(num) * units[unit]
-    except ValueError:
-        raise ValueError(f"max_memory={text!r} is not allowed: expected a size such as "
-                         "512M, 4G or a number of bytes") from None
-    if value <= 0:
-        raise ValueError(f"max_memory={text!r} is not allowed: expected a positive size")
+    """'4G', '512M', '1.5GB', '4GiB', 1000000 -> bytes; None -> None.
+
+    Raises ValueError naming the value as given (`max_memory='inf' is not allowed: ...`) for
+    anything but a finite size from 1 byte to MAX_MEMORY bytes: negative, zero, infinite, NaN,
+    overflowing (1e400) and malformed sizes.
+    """
+    if text is None:
+        return None
+    refused = ValueError(f"max_memory={text!r} is not allowed: expected a size such as 512M, 4G or a number of bytes, "
+                         "finite, from 1 byte to 8 EiB (units K, M, G, T)")
+    if isinstance(text, bool):
+        raise refused
+    if isinstance(text, int):
+        value: float | int = text
+    else:
+        units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+        s = str(text).strip().upper().removesuffix("B").removesuffix("I")
+        num, unit = s, ""
+        if s and s[-1] in units:
+            num, unit = s[:-1], s[-1]
+        try:
+            value = float(num) * units[unit]
+        except ValueError:
+            raise refused from None
+    if not 1 <= value <= MAX_MEMORY:  # also NaN
+        raise refused
     return int(value)

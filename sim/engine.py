@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -34,9 +34,9 @@ import torch
 from sim import activations, steppers
 from sim.cell import Cell
 from sim.device import default_memory_budget, parse_memory, resolve_device, resolve_dtype
-from sim.states import RENORM_EVERY, advance
+from sim.states import RENORM_EVERY, DeviationShift, advance
 from sim.steppers import reference_forward_backward  # noqa: F401  (the engine's autograd reference)
-from sim.weights import WeightSource, input_and_direction
+from sim.weights import WeightSource, input_and_direction, input_bytes
 from sim.workspace import Workspace, active, scratch, workspace
 
 QUANTITIES = ("fwd", "diff", "bwd", "bwd_diff")
@@ -89,14 +89,17 @@ def simulate(cell: Cell, *, max_memory: int | str | None = None,
     return simulate_betas(cell, [cell.beta], max_memory=max_memory, trajectory=trajectory)[0]
 
 
-def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str | None = None,
+def simulate_betas(cell: Cell, betas: Iterable[float], *, max_memory: int | str | None = None,
                    trajectory: bool = False) -> list[SimResult]:
     """Simulate the cell at several beta values on the same weight draws (common random numbers).
 
+    betas: any iterable of numbers (a list, a tuple, a numpy array, a generator), at least one.
     Returns one SimResult per beta, in order; each equals `simulate(cell.replace(beta=b))`.
-    The peak memory of weights, stored derivatives and scratch stays under `max_memory` bytes
-    (default: `sim.device.default_memory_budget`); samples are processed in chunks. iid weights are
-    drawn inside the layer loop, so their generation time counts under timings["simulate"].
+    The peak memory of weights, stored derivatives, states, inputs, per-sample bookkeeping and
+    results, and generation scratch stays under `max_memory` bytes (default:
+    `sim.device.default_memory_budget`; see `memory_plan`); samples are processed in chunks. iid
+    weights are drawn inside the layer loop, so their generation time counts under
+    timings["simulate"].
 
     On a CPU with several torch threads the chunks run on that many worker threads of one torch
     thread each (see `workers_for`), the budget shared between them, as long as each share holds a
@@ -104,9 +107,8 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
     buffers come from the active `sim.workspace` (one is opened for this call if none is); slots
     holding more than the run leaves them are released first (`Workspace.fit`).
     """
+    betas = _beta_list(betas)
     cells = [cell.replace(beta=b) for b in betas]
-    if not cells:
-        raise ValueError("betas=[] is not allowed: give at least one beta")
     ws = active()
     if ws is None:
         with workspace():
@@ -166,6 +168,20 @@ def simulate_betas(cell: Cell, betas: Sequence[float], *, max_memory: int | str 
     return results
 
 
+def _beta_list(betas: Iterable[float]) -> list[float]:
+    """The betas of an iterable, read once (a generator is consumed here, not twice)."""
+    if isinstance(betas, str | bytes):
+        raise ValueError(f"betas={betas!r} is not allowed: expected an iterable of numbers, not a text")
+    try:
+        values = list(betas)
+    except TypeError:
+        raise ValueError(f"betas={betas!r} is not allowed: expected an iterable of numbers (a list, a "
+                         "tuple, an array or a generator)") from None
+    if not values:
+        raise ValueError(f"betas={values!r} is not allowed: the iterable given is empty; give at least one beta")
+    return values
+
+
 def workers_for(cell: Cell, device: torch.device) -> int:
     """Worker threads a CPU cell can use: as many as torch has CPU threads, at most one per sample
     (each worker then runs on one torch thread, see `cpu_threads`); 1 on CUDA.
@@ -215,9 +231,9 @@ def cpu_threads(device: torch.device, workers: int) -> Iterator[None]:
 
 def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool = False,
                      window: int | None = None) -> int:
-    """Resident bytes per sample: weights (of `window` layers at a time, if given), stored
-    derivatives sigma'(.), states, trajectories, and with `keep_draws` the fGn standard normals
-    kept for the next cell."""
+    """Resident bytes per sample of a chunk: weights (of `window` layers at a time, if given),
+    stored derivatives sigma'(.), states, float64 bookkeeping, trajectories, and with `keep_draws`
+    the fGn standard normals kept for the next cell."""
     dtype = resolve_dtype(cell.dtype)
     item = dtype.itemsize
     weights = WeightSource.bytes_per_sample(cell, item, keep_draws, window)
@@ -231,7 +247,18 @@ def bytes_per_sample(cell: Cell, n_beta: int, trajectory: bool, keep_draws: bool
         states += steppers.stage_state_count(cell) * cell.width * columns * item
         weights += 3 * WeightSource.entries_per_sample(cell) * item
     traj = 2 * (cell.depth + 1) * columns * 8 if trajectory else 0
-    return weights + derivs + states + traj
+    # float64 row vectors (log-scales, norms and their logs, the four logs, deviation shifts: at
+    # most about 16 alive at once) and the sample's h_0 and u
+    bookkeeping = 16 * columns * 8 + 2 * cell.width * item
+    return weights + derivs + states + traj + bookkeeping
+
+
+def results_bytes(cell: Cell, n_beta: int, trajectory: bool) -> int:
+    """Bytes of the results of a whole engine call, held until it returns: per sample and beta the
+    four float64 logs (and the two trajectories), once in the chunks' outputs and once in the
+    results."""
+    per_beta = len(QUANTITIES) + (2 * (cell.depth + 1) if trajectory else 0)
+    return 2 * cell.samples * n_beta * per_beta * 8
 
 
 def _uses_stepper_loop(cell: Cell) -> bool:
@@ -250,29 +277,51 @@ def memory_plan(cell: Cell, n_beta: int, budget: int, trajectory: bool = False,
                 keep_draws: bool = False) -> tuple[int, int | None]:
     """(samples per chunk, fGn window) under `budget` bytes; ValueError if not even one sample fits.
 
+    Counted: the results of every sample (`results_bytes`), then per sample of a chunk its weights,
+    derivatives, states and bookkeeping (`bytes_per_sample`), and once per chunk the generation
+    scratch of the weights and of the inputs; `reserve_bytes` is left to what cannot be counted
+    (library workspaces, the allocator's slack, Python objects). Every size is computed from the
+    cell's numbers before anything of that size is built.
+
     The window is None when a sample's whole weight paths fit. Otherwise, for fgn cells only, it is
     the largest number of consecutive layers whose weights fit beside the rest of one sample: the
     paths are then regenerated once per window served (the same numbers, 1 + 2 (W - 1) generations
     for W windows with Euler), one sample at a time.
     """
     item = resolve_dtype(cell.dtype).itemsize
+    asked = budget
+    held = results_bytes(cell, n_beta, trajectory)
+    budget = budget - reserve_bytes(budget) - held
+    if budget <= 0:
+        raise ValueError(
+            f"max_memory={asked} bytes is not allowed for {cell.label()}: the results of {cell.samples} samples "
+            f"at {n_beta} betas{' with trajectories' if trajectory else ''} alone need about {_with_reserve(held)} "
+            "bytes (give a larger --max-memory, or fewer samples or betas)")
     per = bytes_per_sample(cell, n_beta, trajectory, keep_draws)
-    scratch = WeightSource.scratch_bytes(cell, item)
-    asked, budget = budget, budget - reserve_bytes(budget)
+    scratch = WeightSource.scratch_bytes(cell, item) + input_bytes(cell, item)
     if per + scratch <= budget:
         return max(1, min(cell.samples, (budget - scratch) // per)), None
     needed = per + scratch
     if cell.init == "fgn":
-        rest = bytes_per_sample(cell, n_beta, trajectory, window=0) + WeightSource.scratch_bytes(
-            cell, item, windowed=True)
+        rest = bytes_per_sample(cell, n_beta, trajectory, window=0) + input_bytes(cell, item)
         per_layer = WeightSource.bytes_per_sample(cell, item, window=1)
-        window = (budget - rest) // per_layer
-        if window >= 1:
-            return 1, int(window)
+        # the windowed scratch may need the circulant eigenvalues (an array of the embedding's
+        # size): only once the rest of a sample is known to fit
+        if rest + per_layer <= budget:
+            rest += WeightSource.scratch_bytes(cell, item, windowed=True, budget=budget - rest - per_layer)
+            window = (budget - rest) // per_layer
+            if window >= 1:
+                return 1, int(window)
         needed = rest + per_layer
     raise ValueError(
         f"max_memory={asked} bytes is not allowed for {cell.label()}: one sample needs "
-        f"about {needed + reserve_bytes(needed)} bytes (give a larger --max-memory, or a smaller depth or width)")
+        f"about {_with_reserve(needed + held)} bytes (give a larger --max-memory, or a smaller depth or width"
+        f"{'' if cell.input_dim is None else ' or input_dim'})")
+
+
+def _with_reserve(needed: int) -> int:
+    """A budget whose part left after `reserve_bytes` is about `needed`."""
+    return needed + reserve_bytes(needed)
 
 
 def reserve_bytes(budget: int) -> int:
@@ -382,9 +431,10 @@ def _run_chunk(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tens
                       log_h=None if log_h is None else columns(log_h).movedim(0, 1),
                       log_p=None if log_p is None else columns(log_p).movedim(0, 1))
     logs, log_h, log_p = _euler_rows(cell, source, h0, u, alphas, trajectory, ws, slot)
-    return _Chunk(logs={q: t[:, :nb] for q, t in logs.items()},
-                  log_h=None if log_h is None else log_h[:, :, :nb].movedim(0, 1),
-                  log_p=None if log_p is None else log_p[:, :, :nb].movedim(0, 1))
+    # copies of the betas' rows, so that the padded rows are not kept alive until the call returns
+    return _Chunk(logs={q: t[:, :nb].clone() for q, t in logs.items()},
+                  log_h=None if log_h is None else log_h[:, :, :nb].movedim(0, 1).clone(),
+                  log_p=None if log_p is None else log_p[:, :, :nb].movedim(0, 1).clone())
 
 
 def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Tensor, alphas: torch.Tensor,
@@ -409,15 +459,17 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
         out.copy_((v / torch.linalg.vector_norm(v, dim=1, keepdim=True)).unsqueeze(1).expand(shape))
         return out
 
-    def deviation(log_scale: torch.Tensor, dev: torch.Tensor) -> torch.Tensor:
-        return log_scale + dev.square().sum(2).sqrt_().double().log()
+    def deviation(log_scale: torch.Tensor, dev: torch.Tensor, shift: DeviationShift) -> torch.Tensor:
+        shift.settle(log_scale, dev)
+        return shift.log_norm(log_scale, dev.square().sum(2).sqrt_().double())
 
     # every layer where the state's scale enters sigma or is recorded, else every RENORM_EVERY
     every = 1 if needs_scale or trajectory else RENORM_EVERY
 
     # ---------------------------------------------------------------- forward
     x = unit_rows(h0)
-    dev = state()  # (h_k - h_0) / ||h_k||
+    dev = state()  # (h_k - h_0) / ||h_k||, divided by 2^bits where the state collapsed
+    shift = DeviationShift()
     buf = state()
     pre_buf = state() if block != "linear" else None
     log_s = torch.zeros(n, rows, dtype=torch.float64, device=device)
@@ -447,15 +499,16 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
                     if padded_rows:  # a fresh tensor's rows are not aligned
                         z = pre_buf.copy_(z)
             step = torch.matmul(z, v_blk[:, j].transpose(-1, -2), out=buf).mul_(alpha)
-            log_s = advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth, dim=2)
+            log_s = advance(x, dev, step, log_s, (k + 1) % every == 0 or k + 1 == cell.depth, dim=2, shift=shift)
             if log_h is not None:
                 log_h[k + 1] = log_s
-    fwd, diff = log_s, deviation(log_s, dev)
+    fwd, diff = log_s, deviation(log_s, dev, shift)
 
     # ---------------------------------------------------------------- backward
     # p_k = p_{k+1} + alpha J_k^T p_{k+1}; as rows, J^T p is p V diag(sigma') W
     p = unit_rows(u)
     pdev = state()
+    pshift = DeviationShift()
     log_q = torch.zeros_like(log_s)
     flip = None
     if rows_by_position(d, rows, dtype, device.type, torch.get_num_threads()):
@@ -477,10 +530,10 @@ def _euler_rows(cell: Cell, source: WeightSource, h0: torch.Tensor, u: torch.Ten
             if block == "res3":
                 g = times(g, w_blk[:, j], pre_buf)
             g.mul_(alpha)
-            log_q = advance(p, pdev, g, log_q, k % every == 0, dim=2)
+            log_q = advance(p, pdev, g, log_q, k % every == 0, dim=2, shift=pshift)
             if log_p is not None:
                 log_p[k] = log_q
-    logs = {"fwd": fwd, "diff": diff, "bwd": log_q, "bwd_diff": deviation(log_q, pdev)}
+    logs = {"fwd": fwd, "diff": diff, "bwd": log_q, "bwd_diff": deviation(log_q, pdev, pshift)}
     return logs, log_h, log_p
 
 

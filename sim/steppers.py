@@ -27,7 +27,7 @@ import torch
 
 from sim import activations
 from sim.cell import Cell
-from sim.states import advance, log_deviation, unit_states
+from sim.states import DeviationShift, advance, log_deviation, unit_states
 
 
 @dataclass(frozen=True)
@@ -178,6 +178,7 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
 
     x = unit_states(h0, shape)
     dev = torch.zeros(shape, dtype=dtype, device=device)
+    shift = DeviationShift()
     log_s = torch.zeros(shape[0], n, shape[-1], dtype=torch.float64, device=device)
     derivs: list[list[torch.Tensor | None]] = []
     log_h = torch.zeros((cell.depth + 1, *log_s.shape), dtype=torch.float64, device=device) if trajectory else None
@@ -197,15 +198,16 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
             stage_derivs.append(deriv)
         derivs.append(stage_derivs)
         step = sum(b_i * s_i for b_i, s_i in zip(tab.b, slopes, strict=True)) * alpha
-        log_s = advance(x, dev, step, log_s)
+        log_s = advance(x, dev, step, log_s, shift=shift)
         if log_h is not None:
             log_h[k + 1] = log_s
 
     fwd = log_s
-    diff = log_deviation(log_s, dev)
+    diff = log_deviation(log_s, dev, shift)
 
     p = unit_states(u, shape)
     pdev = torch.zeros_like(p)
+    pshift = DeviationShift()
     log_q = torch.zeros_like(log_s)
     log_p = torch.zeros_like(log_h) if trajectory else None
     for k in reversed(range(cell.depth)):
@@ -221,12 +223,12 @@ def run_chunk(cell: Cell, source, h0: torch.Tensor, u: torch.Tensor, alpha: torc
             adjoints[i] = _field_transpose(cell, mats[i], derivs[k][i], slope_adj * alpha)
         derivs[k] = []
         g = sum(adjoints)
-        log_q = advance(p, pdev, g, log_q)
+        log_q = advance(p, pdev, g, log_q, shift=pshift)
         if log_p is not None:
             log_p[k] = log_q
 
     bwd = log_q
-    bwd_diff = log_deviation(log_q, pdev)
+    bwd_diff = log_deviation(log_q, pdev, pshift)
     return (fwd, diff, bwd, bwd_diff), log_h, log_p
 
 

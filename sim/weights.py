@@ -105,15 +105,32 @@ def embedding_size(length: int) -> int:
     """
     if length < 1:
         raise ValueError(f"length={length} is not allowed: expected an integer >= 1")
-    m = length
-    while True:
-        rest = m
-        for p in (2, 3, 5, 7):
-            while rest % p == 0:
-                rest //= p
-        if rest == 1:
-            return 2 * m
-        m += 1
+    return 2 * _smooth_ceiling(length)
+
+
+def _smooth_ceiling(length: int) -> int:
+    """The smallest m >= length whose prime factors are 2, 3, 5 and 7: over every 3^b 5^c 7^e up
+    to length, the least power of two that lifts it to length (a few thousand products at
+    length = 10^12, where counting upwards from length could take minutes)."""
+    best = 1 << (length - 1).bit_length()
+    p7 = 1
+    while p7 < best:
+        p5 = p7
+        while p5 < best:
+            p3 = p5
+            while p3 < best:
+                candidate = p3 << (-(-length // p3) - 1).bit_length()
+                best = min(best, candidate)
+                p3 *= 3
+            p5 *= 5
+        p7 *= 7
+    return best
+
+
+def eigenvalue_bytes(size: int) -> int:
+    """Peak bytes of `circulant_eigenvalues` for an embedding of `size`: the lags, the first row,
+    its complex FFT, the real part and the clipped copy (56 bytes per entry), the result kept."""
+    return 64 * size
 
 
 @lru_cache(maxsize=64)
@@ -229,22 +246,26 @@ class WeightSource:
         return entries * layers * itemsize + kept
 
     @staticmethod
-    def scratch_bytes(cell: Cell, itemsize: int, windowed: bool = False) -> int:
-        """Peak extra bytes while generating one sample's paths (float32 draws, FFT buffers)."""
+    def scratch_bytes(cell: Cell, itemsize: int, windowed: bool = False, budget: int | None = None) -> int:
+        """Peak extra bytes while generating one sample's paths (float32 draws, FFT buffers, the
+        circulant eigenvalues). Computed from the sizes alone, except that a windowed fgn cell
+        asks whether its embedding holds (which builds the eigenvalues): not when the rest
+        already exceeds `budget` bytes."""
         entries = WeightSource.entries_per_sample(cell)
         layers = cell.weight_layers
         if cell.init in ("fgn", "fbm"):
             size = embedding_size(layers)
             pairs = (min(entries, _FGN_CHUNK) + 1) // 2
             # float32 draws, the complex spectrum, its FFT and the FFT's own temporary (2 itemsize
-            # each), a cumsum for fbm
+            # each), a cumsum for fbm; and the eigenvalues while they are computed and held
             cumsum = entries * layers * itemsize if cell.init == "fbm" else 0
+            fft = pairs * size * (2 * 4 + 3 * 2 * itemsize) + cumsum + eigenvalue_bytes(size)
             # windowed through the spectral root (where the embedding is refused): whole paths of
             # one draw's entries, then the window's rows
             spectral = 0
-            if windowed and circulant_eigenvalues(cell.hurst, layers) is None:
+            if windowed and (budget is None or fft <= budget) and circulant_eigenvalues(cell.hurst, layers) is None:
                 spectral = layers * min(entries, WeightSource._entries_per_draw(layers)) * (2 * itemsize + 4)
-            return max(pairs * size * (2 * 4 + 3 * 2 * itemsize) + cumsum, spectral)
+            return max(fft, spectral)
         if cell.init == "smooth":
             return min(entries, WeightSource._entries_per_draw(layers)) * layers * (4 + itemsize)
         if cell.init == "iid":
@@ -440,6 +461,14 @@ class WeightSource:
         """All layers at once, (S, L, d, d) each: for tests and small cells only."""
         vs, ws = zip(*(self.block(b) for b in range(self.n_blocks)), strict=True)
         return torch.cat(vs, 1), (torch.cat(ws, 1) if ws[0] is not None else None)
+
+
+def input_bytes(cell: Cell, itemsize: int) -> int:
+    """Peak scratch of `input_and_direction` (one sample at a time): x, u and, with an input
+    dimension, the map A, each drawn in float32 and cast."""
+    n_in, d = cell.n_in, cell.width
+    entries = n_in + d + (d * n_in if cell.input_dim is not None else 0)
+    return entries * (4 + itemsize)
 
 
 def input_and_direction(cell: Cell, sample_ids: range, device: torch.device,
