@@ -6,7 +6,9 @@
     python -m theory --init fgn --hurst 0.8 --depths 64,256,1024,4096
     python -m theory --block antisym --activation identity --init shared --stepper heun --beta 0.7
 
-Bad values print one line naming the flag and exit with code 2.
+Bad values print one line naming the flag and exit with code 2; so do cells beyond what the
+predictions can be computed for in seconds: depths (--depth and --depths together) above 3 x 10^6
+layers (fbm res3: squares above 3 x 4096^2), beta above 100, damping above 100.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ from theory.scope import NotCovered
 
 CELL_FLAGS = ("block", "activation", "negative_slope", "init", "hurst", "lengthscale", "beta",
               "depth", "width", "dist", "stepper", "damping")
+
+# What one cell's predictions can be computed for in seconds. The finite-depth sums run over the
+# layers of every depth asked for (--depth and each of --depths): O(L) time and memory per depth,
+# about 1 s at L = 10^6 (gelu), and O(L^2) for fbm with res3, about 1.6 s at L = 4096 (tanh). The
+# exact moments hold alpha_L^2 = L^(-2 beta) as a rational of about 2 beta log10(L) digits (1200
+# at beta = 100, L = 10^6), and the damping enters them as a power of the depth.
+MAX_LAYERS = 3 * 10**6  # the depths added up
+MAX_FBM_RES3_WORK = 3 * 4096**2  # fbm res3: the squares of the depths added up
+MAX_BETA = 100.0
+MAX_DAMPING = 100.0
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -127,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         cell = Cell(**given)
+        _check_bounds(cell, args.depths)
     except ValueError as exc:
         match = re.match(r"(\w+)=", str(exc))
         flag = "--" + match.group(1).replace("_", "-") if match else "cell"
@@ -134,6 +147,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(_cell_report(cell, args.depths))
     return 0
+
+
+def _check_bounds(cell: Cell, depths: list[int] | None) -> None:
+    """ValueError naming the field when the cell's predictions would take more than seconds (see
+    MAX_LAYERS and the bounds beside it)."""
+    values = [cell.depth, *(depths or [])]
+    if cell.init == "fbm" and cell.block == "res3":
+        cost, limit = (lambda vs: sum(v * v for v in vs)), MAX_FBM_RES3_WORK
+        allowed = f"the squares of the depths (--depth and --depths) adding up to at most {limit} (fbm res3 " \
+                  "cells' finite-depth sums cost O(L^2))"
+    else:
+        cost, limit = sum, MAX_LAYERS
+        allowed = f"depths (--depth and --depths) adding up to at most {limit} layers (the finite-depth sums " \
+                  "cost O(L) time and memory)"
+    if cost(values) > limit:
+        if cost([cell.depth]) > limit or not depths:
+            raise ValueError(f"depth={cell.depth} is not allowed: expected {allowed}")
+        raise ValueError(f"depths={','.join(map(str, depths))} is not allowed: expected {allowed}")
+    if cell.beta > MAX_BETA:
+        raise ValueError(f"beta={cell.beta:g} is not allowed: expected beta <= {MAX_BETA:g} (the exact moments "
+                         "hold L^(-2 beta) as a rational number)")
+    if cell.damping > MAX_DAMPING:
+        raise ValueError(f"damping={cell.damping:g} is not allowed: expected a damping <= {MAX_DAMPING:g} (the "
+                         "exact moments hold powers of it)")
 
 
 if __name__ == "__main__":
