@@ -15,7 +15,9 @@ No overflow, ever: states are renormalized to unit norm (every layer, or every R
 layers where sigma is positively homogeneous and no trajectory is recorded) and their log-norms
 accumulated in float64 (exact for homogeneous sigma; for tanh and gelu the activation is evaluated
 at the true scale, see `sim.activations`). The deviation h_k - h_0 is carried alongside, scaled
-the same way, and accumulated from its increments rather than by subtraction.
+the same way, and accumulated from its increments rather than by subtraction; where the state
+collapses, by an extra exact power of two (`sim.states.DeviationShift`), so that a norm shrinking
+towards zero gives a large negative log and a finite deviation too.
 """
 
 from __future__ import annotations
