@@ -442,9 +442,8 @@ class Store:
     def __len__(self) -> int:
         with self._reading():
             count = int(self._conn.execute("SELECT COUNT(*) FROM cells").fetchone()[0])
-        legacy = self._legacy_keys()
-        if legacy:  # a cell stored under both keys counts once
-            count -= count - len(self.keys())
+        if self._legacy_keys():  # a cell stored under both keys counts once
+            return len(self.keys())
         return count
 
     def load(self) -> list[StoredCell]:
