@@ -13,13 +13,15 @@ memory monitor) is reported with its cell and the others go on; a lost cluster r
 `ClusterLost`. Ctrl-C ends the run's Ray job (`close`), and Ray stops the job's tasks: they are not
 cancelled one by one, because `ray.cancel` racing a task's completion was seen to abort the driver
 (Ray 2.60, "Tried to complete task that was not pending", with and without force). Each task sets
-torch's threads to the CPUs Ray gave it and opens its own workspace: a sample's numbers depend only
-on its seed, never on the chunk, thread or worker that computed it, so a cell gives bitwise the
-same logs under both executors. Ray is imported only when a `RayExecutor` is made.
+torch's threads to the CPUs Ray gave it and runs in its worker's workspace, kept from task to task
+(with a Hurst sweep's standard normals, as the local executor keeps them): a sample's numbers
+depend only on its seed, never on the chunk, thread, worker or kept draws that computed it, so a
+cell gives bitwise the same logs under both executors. Ray is imported only when a `RayExecutor` is made.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import logging
@@ -50,6 +52,13 @@ MAX_RETRIES = 3
 # checks in a row end the run (Ray's own client gives up only after 60 s, and then exits at once).
 PROBE_SECONDS = 2.0
 EXTRA = 'pip install -e ".[cluster]"'
+# A Ray task gets a CPU per this many of its samples: the engine splits a call's samples between
+# one-thread workers, and a call's buffers and kept draws serve all its CPUs, where tasks of one
+# CPU each hold a whole call's (measured on 2 cores, marion-fig7's calls: two one-CPU tasks at once
+# touch 2 x 2.7 GB of fresh memory, and their first calls took 8.2 s against 3.5 s alone, while
+# calls of two CPUs ran as the local executor's). 16 samples per worker keep a call's last chunk
+# from waiting long on the others.
+SAMPLES_PER_CPU = 16
 
 
 @dataclass(frozen=True)
@@ -113,11 +122,18 @@ class Executor(Protocol):
 
     name: str
 
-    def run(self, tasks: Sequence[Task], show: Callable[[str], None] = ...) -> Iterator[Finished]: ...
+    def run(self, tasks: Sequence[Task], show: Callable[[str], None] = ...) -> Iterator[Finished]:
+        """Each task once, as a `Finished`, as soon as it is done; `show` gets a line saying what
+        runs now (for the progress bar)."""
+        ...
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> dict[str, Any]:
+        """The executor's settings, for run.json."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the executor holds (a Ray instance it started, its connection)."""
+        ...
 
 
 class ClusterLost(RuntimeError):
@@ -134,6 +150,13 @@ def _ignore(_: str) -> None:
     pass
 
 
+def _keeps_draws(tasks: Sequence[Task]) -> bool:
+    """Whether engine calls share their draws (a Hurst sweep: fgn or fbm cells differing in H), so
+    that keeping a call's standard normals for the next one pays."""
+    calls = [t for t in tasks if isinstance(t, EngineCall)]
+    return len({t.cells[0].draw_seed() for t in calls}) < len(calls)
+
+
 class LocalExecutor:
     """Today's loop: the tasks one after the other in this process, on torch's threads, in one
     workspace that keeps the standard normals of a Hurst sweep from one call to the next."""
@@ -141,9 +164,7 @@ class LocalExecutor:
     name = "local"
 
     def run(self, tasks: Sequence[Task], show: Callable[[str], None] = _ignore) -> Iterator[Finished]:
-        calls = [t for t in tasks if isinstance(t, EngineCall)]
-        keep_draws = len({t.cells[0].draw_seed() for t in calls}) < len(calls)
-        with workspace(keep_draws=keep_draws):
+        with workspace(keep_draws=_keeps_draws(tasks)):
             for task in tasks:
                 show(task.label)
                 try:
@@ -196,9 +217,10 @@ def _unreachable(host: str, port: int, timeout: float) -> str | None:
 
 
 # ---------------------------------------------------------------------- Ray
-def run_task(task: Task, threads: int, driver: dict[str, Any]) -> Any:
+def run_task(task: Task, threads: int, keep_draws: bool, driver: dict[str, Any]) -> Any:
     """A task on a Ray worker: check that the worker computes as the driver would (same engine and
-    torch versions, same device type), use the `threads` CPUs Ray gave the task, run it."""
+    torch versions, same device type), use the `threads` CPUs Ray gave the task, and run it in the
+    worker's workspace (`_worker_workspace`)."""
     here = _environment(task)
     differ = {k: (v, driver[k]) for k, v in here.items() if v != driver[k]}
     if differ:
@@ -206,7 +228,28 @@ def run_task(task: Task, threads: int, driver: dict[str, Any]) -> Any:
         raise RuntimeError(f"worker on {socket.gethostname()} differs from the driver ({text}); install the "
                            "same versions on every node and give --device explicitly")
     torch.set_num_threads(threads)
+    _worker_workspace(keep_draws)
     return task.run()
+
+
+# The workspace of this process when it is a Ray worker: (keep_draws, the scope holding it open).
+_WORKER_WORKSPACE: tuple[bool, contextlib.ExitStack] | None = None
+
+
+def _worker_workspace(keep_draws: bool) -> None:
+    """Keep one workspace open in this Ray worker from task to task, as the local executor keeps one
+    for the whole grid: its buffers are not mapped again for every task, and with `keep_draws` the
+    standard normals of a Hurst sweep are drawn once per worker, not once per H (measured on one
+    thread for marion-fig7's cells: 1.45 s per H after the first against 3.1 s). The engine fits
+    what the workspace holds to each call's budget; the worker holds it until its job ends."""
+    global _WORKER_WORKSPACE
+    if _WORKER_WORKSPACE is not None and _WORKER_WORKSPACE[0] == keep_draws:
+        return
+    if _WORKER_WORKSPACE is not None:
+        _WORKER_WORKSPACE[1].close()
+    scope = contextlib.ExitStack()
+    scope.enter_context(workspace(keep_draws=keep_draws))
+    _WORKER_WORKSPACE = (keep_draws, scope)
 
 
 def _environment(task: Task) -> dict[str, Any]:
@@ -242,6 +285,11 @@ class RayExecutor:
                                        "log_to_driver": not quiet}
             if address is None:
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+                # Ray starts its workers at niceness 15, so that on a machine shared with other work
+                # they get the CPU last (measured 15-20% slower than the local executor under load
+                # on 2 cores); a local instance runs them at the driver's priority, as the local
+                # executor runs.
+                os.environ.setdefault("RAY_worker_niceness", str(os.nice(0)))
                 options.update(address="local", include_dashboard=False)
             else:
                 options["address"] = address
@@ -276,19 +324,21 @@ class RayExecutor:
                 "ray_cluster": {"nodes": len(self.nodes), "cpus": self.cpus, "gpus": gpus,
                                 "ray": self._ray.__version__}}
 
-    def _threads(self, n_tasks: int) -> int:
-        """CPUs per task: the cluster's CPUs shared out over the tasks (one each when there are more
-        tasks than CPUs), never more than the largest node holds."""
+    def _cpus(self, task: Task, n_tasks: int) -> int:
+        """CPUs of one task: one per SAMPLES_PER_CPU of its samples, or the cluster's CPUs shared out
+        over the tasks when that is more (a grid of few calls); at most one per sample (the engine
+        runs one worker per sample at most) and what the largest node holds."""
+        samples = task.cells[0].samples if isinstance(task, EngineCall) else task.cell.samples
         largest = max((int(n.get("CPU", 0)) for n in self.nodes), default=1)
-        return max(1, min(largest, self.cpus // max(1, n_tasks)))
+        wanted = max(-(-samples // SAMPLES_PER_CPU), -(-self.cpus // max(1, n_tasks)))
+        return max(1, min(wanted, samples, largest))
 
-    def _needs(self, task: Task, threads: int) -> dict[str, Any]:
+    def _needs(self, task: Task, n_tasks: int, keep_draws: bool) -> dict[str, Any]:
         """The Ray options of one task: CPUs, a GPU on CUDA, and memory for engine calls."""
-        if isinstance(task, EngineCall):
-            threads = min(threads, task.cells[0].samples)  # the engine runs at most one worker per sample
+        threads = self._cpus(task, n_tasks)
         needs: dict[str, Any] = {"num_cpus": threads, "num_gpus": 1 if self.gpu else 0}
         if isinstance(task, EngineCall) and not self.gpu:
-            needs["memory"] = planned_bytes(task.cells[0], len(task.cells), self.budget, threads)
+            needs["memory"] = planned_bytes(task.cells[0], len(task.cells), self.budget, threads, keep_draws)
         return needs
 
     def _unfit(self, needs: dict[str, Any]) -> str | None:
@@ -301,18 +351,18 @@ class RayExecutor:
 
     def run(self, tasks: Sequence[Task], show: Callable[[str], None] = _ignore) -> Iterator[Finished]:
         ray = self._ray
-        threads = self._threads(len(tasks))
+        keep_draws = _keeps_draws(tasks)
         submitted: dict[Any, Task] = {}
         for task in tasks:
             if isinstance(task, EngineCall) and task.max_memory is None:
                 task = dataclasses.replace(task, max_memory=self.budget)  # the budget its memory was asked for
-            needs = self._needs(task, threads)
+            needs = self._needs(task, len(tasks), keep_draws)
             problem = self._unfit(needs)
             if problem is not None:
                 yield Finished(task, error=problem)
                 continue
             ref = self._remote.options(**needs, max_retries=MAX_RETRIES).remote(
-                task, needs["num_cpus"], _environment(task))
+                task, needs["num_cpus"], keep_draws, _environment(task))
             submitted[ref] = task
         pending = list(submitted)
         silent = 0
@@ -354,15 +404,16 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-def planned_bytes(cell: Cell, n_beta: int, budget: int, workers: int) -> int:
+def planned_bytes(cell: Cell, n_beta: int, budget: int, workers: int, keep_draws: bool = False) -> int:
     """What one engine call allocates at most, for Ray's memory request: every sample held at once
-    (fewer when the plan chunks them), one generation scratch per worker and the reserve; the whole
-    budget for a cell served by fGn windows; never more than the budget."""
-    _, window = memory_plan(cell, n_beta, budget)
+    (fewer when the plan chunks them), with its kept draws when `keep_draws`, one generation scratch
+    per worker and the reserve; the whole budget for a cell served by fGn windows; never more than
+    the budget."""
+    _, window = memory_plan(cell, n_beta, budget, keep_draws=keep_draws)
     if window is not None:
         return budget
     item = resolve_dtype(cell.dtype).itemsize
-    held = (cell.samples * bytes_per_sample(cell, n_beta, False)
+    held = (cell.samples * bytes_per_sample(cell, n_beta, False, keep_draws)
             + workers * WeightSource.scratch_bytes(cell, item) + reserve_bytes(budget))
     return min(budget, held)
 

@@ -129,6 +129,17 @@ def test_ray_gives_the_local_numbers_bitwise(cluster: str, tmp_path: Path) -> No
     assert run.record["settings"]["executor"] == "ray"
 
 
+@pytest.mark.slow
+def test_quick_preset_identical_under_ray(cluster: str, tmp_path: Path) -> None:
+    """The whole `quick` preset (208 cells, 16 engine calls) ends with the same cells.csv (but for
+    'seconds'), regimes.csv and thresholds.csv, and bitwise the same logs, under both executors.
+    About 15 s on 2 cores."""
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    assert main(["--preset", "quick", "--no-report", "--quiet", "--out", str(local)]) == 0
+    assert main(["--preset", "quick", "--no-report", "--quiet", "--out", str(ray_out), "--executor", "ray"]) == 0
+    _same_results(local, ray_out)
+
+
 def test_resume_with_the_other_executor(cluster: str, tmp_path: Path) -> None:
     """A store half filled by one executor is finished by the other (a TOML configuration naming
     the ray executor), with the numbers of an uninterrupted run."""
@@ -345,3 +356,24 @@ def test_a_lost_cluster_ends_the_run_with_what_finished_stored(slow_calls_local:
         assert 2 <= len(store.load()) < 6
     assert main([*SLOW_CALLS, "--out", str(out), "--quiet"]) == 0
     _same_results(slow_calls_local, out)
+
+
+def test_bench_compares_executors_or_says_why_not(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m sim.bench --executor-compare` without Ray: one line naming the extra, and a
+    record that says it was skipped; its slice timer, on a tiny Hurst sweep under the local
+    executor, gives the wall, the first call and the time per call after it."""
+    import torch
+
+    from sim.bench import measure
+
+    real = executors.importlib.util.find_spec
+    monkeypatch.setattr(measure.importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "ray" else real(name, *rest))
+    assert measure.compare_executors(torch.device("cpu"), "float32", quick=True) == {"skipped": "ray is not installed"}
+    assert capsys.readouterr().out.startswith("executor comparison skipped: Ray is not installed")
+    calls = measure.fig7_calls(measure.FIG7_H[:3], samples=2, depth=4, dtype="float32", device=torch.device("cpu"),
+                               seed=0)
+    assert [len(c.cells) for c in calls] == [70, 70, 70]
+    times = measure.slice_times(executors.LocalExecutor(), calls)
+    assert 0 < times["first_call_s"] <= times["wall_s"] and times["per_call_after_first_s"] >= 0
