@@ -20,13 +20,19 @@ Measures, in one run, on one device and dtype:
    --max-memory (default 4G) in a child process of its own: its resident set before and at its
    peak, the part the engine added against the budget, and the wall time of the samples run
    (default 2: one sample at a time, so the peak does not depend on the count) extrapolated to 64.
+With --executor-compare, instead of the above: the Ray executor against the local one on a slice of
+`marion-fig7` run as `python -m sim.grid` runs it (one task per H, stored as it finishes), on a local
+Ray instance with this machine's CPUs and with one CPU: wall time, first call and time per call
+after it; and Ray's overhead per task on tiny tasks.
 Writes a table to stdout and everything to bench.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import logging
 import math
 import os
 import platform
@@ -43,6 +49,7 @@ import torch
 from sim.cell import Cell
 from sim.device import parse_memory, resolve_device, resolve_dtype
 from sim.engine import memory_plan, simulate_betas, state_rows
+from sim.grid import executors
 from sim.grid.store import Store
 from sim.workspace import workspace
 
@@ -233,11 +240,131 @@ def memory_cell(samples: int, budget: int, dtype: str) -> dict[str, float]:
     return out
 
 
+def fig7_calls(hursts: np.ndarray, samples: int, depth: int, dtype: str, device: torch.device,
+               seed: int) -> list[executors.EngineCall]:
+    """`marion-fig7` restricted to `hursts` as the grid schedules it: one engine call per H, its 70
+    betas, in H order (a Hurst sweep)."""
+    return [executors.EngineCall(tuple(
+        Cell(block="res3", activation="relu", init="fgn", hurst=float(h), beta=float(b), width=40, depth=depth,
+             samples=samples, dtype=dtype, device=device.type, seed=seed) for b in FIG7_BETA)) for h in hursts]
+
+
+def slice_times(executor: executors.Executor, tasks: list[executors.EngineCall]) -> dict[str, float]:
+    """Run `tasks` under `executor` as the grid does (each result stored as it arrives, in a
+    temporary store): the wall time, when the first call finished (it allocates the run's buffers
+    and draws a Hurst sweep's normals) and the time per call after it (the steady throughput)."""
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "results.sqlite") as store:
+        t0 = time.perf_counter()
+        finished = []
+        for done in executor.run(tasks):
+            if done.error is not None:
+                raise RuntimeError(f"{done.task.label} failed under {executor.name}: {done.error}")
+            store.put_many(done.result, {"bench": True})
+            finished.append(time.perf_counter() - t0)
+    return {"wall_s": finished[-1], "first_call_s": finished[0],
+            "per_call_after_first_s": (finished[-1] - finished[0]) / max(1, len(finished) - 1)}
+
+
+# Tiny engine calls (d = 2, L = 2, 2 samples: well under a millisecond of work) for Ray's overhead.
+TINY_TASKS = 40
+
+
+def _tiny_seconds(executor: executors.Executor, device: torch.device, count: int, first_seed: int) -> float:
+    """Wall time of `count` tiny engine calls, each a task of `executor`."""
+    tasks = [executors.EngineCall((Cell(depth=2, width=2, samples=2, seed=first_seed + i, device=device.type),))
+             for i in range(count)]
+    t0 = time.perf_counter()
+    for finished in executor.run(tasks):
+        if finished.error is not None:
+            raise RuntimeError(f"a tiny task failed under {executor.name}: {finished.error}")
+    return time.perf_counter() - t0
+
+
+def executor_compare(device: torch.device, dtype: str, hursts: np.ndarray, samples: int, depth: int,
+                     repeats: int = 3) -> dict[str, object]:
+    """The local executor against Ray on a local instance with this machine's CPUs, on the
+    `marion-fig7` slice: `repeats` times each, alternating which goes first (the load of a shared
+    machine drifts; the load averages are recorded), each repeat with its own seed (its standard
+    normals drawn anew). Ray's start and its workers' start (a first round of tiny tasks) are timed
+    apart, before the repeats. Then Ray's overhead per task (TINY_TASKS tiny tasks in a stream, best
+    of two, and the round trip of one, best of 10, against the local executor's), and the slice on
+    an instance of one CPU (how the Ray run scales with its CPUs)."""
+    import ray
+
+    local = executors.LocalExecutor()
+    out: dict[str, object] = {"h_values": len(hursts), "samples": samples, "depth": depth, "betas": len(FIG7_BETA),
+                              "ray_version": ray.__version__, "load_average_before": os.getloadavg()}
+    t0 = time.perf_counter()
+    remote = executors.make("ray", None, device.type, None, quiet=True)
+    try:
+        out["cpus"] = remote.cpus
+        out["ray_start_s"] = time.perf_counter() - t0
+        out["ray_first_tasks_s"] = _tiny_seconds(remote, device, 2 * remote.cpus, 0)
+        runs: dict[str, list[dict[str, float]]] = {"local": [], "ray": []}
+        for seed in range(repeats):
+            for name, executor in (("local", local), ("ray", remote))[:: 1 if seed % 2 == 0 else -1]:
+                runs[name].append(slice_times(executor, fig7_calls(hursts, samples, depth, dtype, device, seed)))
+        # Best of two streams: the first may wait for Ray to start a worker again (idle ones are ended).
+        stream = {name: min(_tiny_seconds(executor, device, TINY_TASKS, 1000 + k * TINY_TASKS) for k in range(2))
+                  for name, executor in (("local", local), ("ray", remote))}
+        out["round_trip_s"] = min(_tiny_seconds(remote, device, 1, 2000 + i) for i in range(10))
+    finally:
+        remote.close()
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    try:
+        one = executors.make("ray", None, device.type, None, quiet=True)  # joins the open instance
+        _tiny_seconds(one, device, 2, 0)
+        single = slice_times(one, fig7_calls(hursts, samples, depth, dtype, device, repeats))
+    finally:
+        ray.shutdown()
+    for name in ("local", "ray"):
+        for key in ("wall_s", "first_call_s", "per_call_after_first_s"):
+            out[f"{name}_{key}"] = [r[key] for r in runs[name]]
+    median = {name: float(np.median(out[f"{name}_per_call_after_first_s"])) for name in ("local", "ray")}
+    out.update(
+        ray_over_local_wall=[r["wall_s"] / q["wall_s"] for r, q in zip(runs["ray"], runs["local"], strict=True)],
+        ray_over_local_per_call=median["ray"] / median["local"],
+        ray_1_cpu_per_call_after_first_s=single["per_call_after_first_s"], ray_1_cpu_wall_s=single["wall_s"],
+        speedup_all_cpus_over_1=single["per_call_after_first_s"] / median["ray"],
+        tiny_tasks=TINY_TASKS, overhead_per_task_in_stream_s=(stream["ray"] - stream["local"]) / TINY_TASKS,
+        local_round_trip_s=min(_tiny_seconds(local, device, 1, 2000 + i) for i in range(10)),
+        load_average_after=os.getloadavg())
+    return out
+
+
 def peak_memory(device: torch.device) -> dict[str, float]:
     out = {"peak_rss_bytes": float(_peak_rss())}
     if device.type == "cuda":
         out["peak_gpu_bytes"] = float(torch.cuda.max_memory_allocated(device))
     return out
+
+
+def compare_executors(device: torch.device, dtype: str, quick: bool) -> dict[str, object]:
+    """`executor_compare` on 6 consecutive H values of marion-fig7 (3 at L = 200 with --quick),
+    printed; skipped with a line when Ray is not installed."""
+    if importlib.util.find_spec("ray") is None:
+        print(f"executor comparison skipped: Ray is not installed ({executors.EXTRA})")
+        return {"skipped": "ray is not installed"}
+    hursts, depth = (FIG7_H[20:23], 200) if quick else (FIG7_H[20:26], 1000)
+    c = executor_compare(device, dtype, hursts, samples=50, depth=depth)
+
+    def runs(key: str, digits: int = 1) -> str:
+        return " / ".join(f"{v:.{digits}f}" for v in c[key])
+
+    print(f"executors on marion-fig7 ({c['h_values']} H x {c['betas']} beta, 50 samples, d=40, L={depth}; one call "
+          f"per H; {len(c['local_wall_s'])} repeats, each with its own seed), on {c['cpus']} CPUs:")
+    print(f"  local: wall {runs('local_wall_s')} s, first call {runs('local_first_call_s')} s, then "
+          f"{runs('local_per_call_after_first_s', 2)} s per call")
+    print(f"  ray:   wall {runs('ray_wall_s')} s, first call {runs('ray_first_call_s')} s, then "
+          f"{runs('ray_per_call_after_first_s', 2)} s per call")
+    print(f"  ray/local: wall {runs('ray_over_local_wall', 2)}, per call after the first "
+          f"{c['ray_over_local_per_call']:.2f} (medians); ray on 1 CPU {c['ray_1_cpu_per_call_after_first_s']:.2f} s "
+          f"per call ({c['speedup_all_cpus_over_1']:.2f}x from 1 to {c['cpus']} CPUs); load average "
+          f"{c['load_average_before'][0]:.1f} before, {c['load_average_after'][0]:.1f} after")
+    print(f"  ray overhead: start {c['ray_start_s']:.1f} s, first tasks {c['ray_first_tasks_s']:.1f} s (workers "
+          f"start); per task {1e3 * c['overhead_per_task_in_stream_s']:.1f} ms in a stream of {c['tiny_tasks']} tiny "
+          f"tasks, round trip of one {1e3 * c['round_trip_s']:.1f} ms (local {1e3 * c['local_round_trip_s']:.2f} ms)")
+    return c
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-samples", type=int, default=2, metavar="N",
                         help="samples of the memory cell actually run (default 2; the time is extrapolated to 64)")
     parser.add_argument("--max-memory", default="4G", help="the memory cell's budget (default 4G)")
+    parser.add_argument("--executor-compare", action="store_true",
+                        help="instead of the above: the Ray executor against the local one on a slice of "
+                             "marion-fig7, and Ray's overhead per task (needs the 'cluster' extra)")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -295,6 +425,11 @@ def main(argv: list[str] | None = None) -> int:
                     "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
 
     print(f"device {device}, {args.dtype}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.executor_compare:
+        report["executors"] = compare_executors(device, args.dtype, quick)
+        Path(args.out).write_text(json.dumps(report, indent=2, default=str))
+        print(f"wrote {args.out}")
+        return 0
     report["peak"] = {}
     for width in (40, 128, 512):
         report["peak"][width] = matmul_peak(device, dtype, width, samples, 1024 if quick else 2048)
